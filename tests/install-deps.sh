@@ -1,0 +1,58 @@
+#!/bin/bash
+# Install weir's build and test dependencies on Debian 12 (bookworm) or newer.
+#
+# libbpf >= 1.4 and bpftool come from bookworm-backports on Debian 12: bookworm's
+# own libbpf 1.1 lacks the tcx API. The backports source is derived from the
+# machine's existing Debian source, so no mirror name is written here.
+set -euo pipefail
+
+export DEBIAN_FRONTEND=noninteractive
+apt_get() { apt-get -y -q -o Dpkg::Use-Pty=0 "$@"; }
+
+. /etc/os-release
+codename=${VERSION_CODENAME:-}
+
+debian_uri() {
+	# First Debian main-archive URI from deb822 or one-line sources.
+	local f
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' "$f"
+	done | head -n1
+	if [ -f /etc/apt/sources.list ]; then
+		awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /^(https?|file):/) { print $i; exit } }' \
+			/etc/apt/sources.list | head -n1
+	fi
+}
+
+need_backports=0
+if [ "$ID" = debian ] && [ "$codename" = bookworm ]; then
+	need_backports=1
+fi
+
+if [ "$need_backports" = 1 ] && ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+	uri=$(debian_uri | head -n1)
+	[ -n "$uri" ] || { echo "install-deps: no Debian source found in /etc/apt" >&2; exit 1; }
+	cat >/etc/apt/sources.list.d/weir-backports.sources <<EOS
+Types: deb
+URIs: $uri
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOS
+fi
+
+apt_get update
+
+base=(make gcc clang llvm pkg-config libelf-dev zlib1g-dev libjson-c-dev libcap-dev
+	libcmocka-dev libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev
+	iproute2 iputils-ping nftables iperf3 busybox-static runc jq
+	podman netavark aardvark-dns iptables socat python3 ncat)
+bp=(libbpf-dev bpftool)
+
+apt_get install --no-install-recommends "${base[@]}"
+if [ "$need_backports" = 1 ]; then
+	apt_get -t bookworm-backports install --no-install-recommends "${bp[@]}"
+else
+	apt_get install --no-install-recommends "${bp[@]}"
+fi
