@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * weir-nri: containerd NRI plugin. Connects to the NRI socket (or uses fd 3 when launched by
+ * the runtime), checks weir annotations when pods and containers are created and attaches
+ * weir's datapath to each container before it starts.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "handlers.h"
+#include "nri_log.h"
+#include "plugin.h"
+#include "weir.h"
+
+#ifndef WEIR_VERSION
+#define WEIR_VERSION "0.1.0"
+#endif
+
+static struct nri_plugin *the_plugin;
+
+static void on_signal(int sig)
+{
+	if (the_plugin)
+		nri_plugin_stop(the_plugin);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: weir-nri [OPTION]...\n"
+		"containerd NRI plugin: weir's per-container network policy, accounting and "
+		"guards.\n"
+		"\n"
+		"  -s, --socket PATH       NRI socket (default %s)\n"
+		"  -n, --name NAME         plugin name (default \"weir\"; [A-Za-z0-9_.+-])\n"
+		"  -i, --idx IDX           plugin index, two digits (default \"10\")\n"
+		"  -c, --config FILE       weir node configuration (default: libweir's default)\n"
+		"  -l, --log-level LEVEL   debug, info, warn or error (default info)\n"
+		"  -f, --log-format FMT    text or json (default text)\n"
+		"  -h, --help              show this help\n"
+		"  -V, --version           show the version\n"
+		"\n"
+		"When started by the runtime (NRI_PLUGIN_SOCKET set), the socket is that fd and "
+		"the\n"
+		"name and index come from NRI_PLUGIN_NAME and NRI_PLUGIN_IDX.\n",
+		NRI_DEFAULT_SOCKET);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"socket", required_argument, NULL, 's'},
+		{"name", required_argument, NULL, 'n'},
+		{"idx", required_argument, NULL, 'i'},
+		{"config", required_argument, NULL, 'c'},
+		{"log-level", required_argument, NULL, 'l'},
+		{"log-format", required_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{0},
+	};
+	struct nri_plugin_config cfg = {.fd = -1, .name = "weir", .idx = "10"};
+	enum weir_log_level level = WEIR_LOG_INFO;
+	enum weir_log_format format = WEIR_LOG_TEXT;
+	const char *config = NULL, *env;
+	struct weir_error err = {0};
+	struct weir_ctx *ctx = NULL;
+	struct weir_nri *w = NULL;
+	struct sigaction sa = {0};
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "s:n:i:c:l:f:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			cfg.socket_path = optarg;
+			break;
+		case 'n':
+			cfg.name = optarg;
+			break;
+		case 'i':
+			cfg.idx = optarg;
+			break;
+		case 'c':
+			config = optarg;
+			break;
+		case 'l':
+			if (weir_log_parse_level(optarg, &level)) {
+				fprintf(stderr,
+					"weir-nri: invalid --log-level \"%s\": expected debug, "
+					"info, warn or error\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'f':
+			if (weir_log_parse_format(optarg, &format)) {
+				fprintf(stderr,
+					"weir-nri: invalid --log-format \"%s\": expected text "
+					"or json\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("weir-nri %s\n", WEIR_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "weir-nri: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	weir_log_init("weir-nri", level, format);
+
+	/* launched by the runtime (docs/nri-protocol.md §7) */
+	env = getenv("NRI_PLUGIN_SOCKET");
+	if (env && *env) {
+		char *end;
+		long fd = strtol(env, &end, 10);
+
+		if (*end || fd < 0 || fd > 1024) {
+			nri_error("invalid NRI_PLUGIN_SOCKET \"%s\": expected a file descriptor",
+				  env);
+			return 2;
+		}
+		cfg.fd = (int)fd;
+		if ((env = getenv("NRI_PLUGIN_NAME")) && *env)
+			cfg.name = env;
+		if ((env = getenv("NRI_PLUGIN_IDX")) && *env)
+			cfg.idx = env;
+	}
+	if (nri_check_name(cfg.name, &err) || nri_check_index(cfg.idx, &err)) {
+		nri_error("%s", err.msg);
+		return 2;
+	}
+
+	rc = weir_ctx_open(&ctx, config, &err);
+	if (rc) {
+		nri_error("%s", err.msg[0] ? err.msg : strerror(-rc));
+		return 1;
+	}
+	rc = weir_nri_new(&w, ctx);
+	if (!rc)
+		rc = nri_plugin_new(&the_plugin, &cfg, &weir_nri_handlers, w, &err);
+	if (rc) {
+		nri_error("%s", err.msg[0] ? err.msg : strerror(-rc));
+		weir_nri_free(w);
+		weir_ctx_close(ctx);
+		return 1;
+	}
+
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	nri_info("weir-nri %s starting: events 0x%x", WEIR_VERSION, nri_plugin_events(the_plugin));
+	rc = nri_plugin_run(the_plugin);
+	if (rc)
+		nri_error("event loop failed: %s", strerror(-rc));
+	else
+		nri_info("stopped");
+
+	nri_plugin_free(the_plugin);
+	the_plugin = NULL;
+	weir_nri_free(w);
+	weir_ctx_close(ctx);
+	return rc ? 1 : 0;
+}
