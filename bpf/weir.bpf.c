@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * weir's cgroup datapath: L3/L4 policy, connection tracking and exact per-endpoint counters
+ * at cgroup_skb, and the same policy at connect()/sendmsg() so a denied destination fails
+ * with EPERM at once instead of timing out. One object serves every container: everything
+ * per-container lives in maps keyed by endpoint id.
+ */
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "weir.h"
+#include "lib/verdict.h"
+#include "lib/packet.h"
+#include "lib/endpoint.h"
+#include "lib/policy.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define SKB_PASS   1
+#define SKB_DROP   0
+#define SOCK_ALLOW 1
+#define SOCK_DENY  0 /* the syscall fails with EPERM */
+
+/* Loopback ifindex is 1 in every network namespace. */
+#define LOOPBACK_IFINDEX 1
+
+static __always_inline void weir_add(struct weir_pb *pb, __u64 packets, __u64 bytes)
+{
+	pb->packets += packets;
+	pb->bytes += bytes;
+}
+
+static __always_inline void weir_ct_key_of(struct weir_ct_key *k, __u32 ep_id, __u32 dir,
+					   const struct weir_pkt *p)
+{
+	k->ep_id = ep_id;
+	k->proto = p->proto;
+	k->family = p->family;
+	if (dir == WEIR_EGRESS) {
+		k->lport = p->sport;
+		k->rport = p->dport;
+		__builtin_memcpy(k->laddr, p->saddr, 16);
+		__builtin_memcpy(k->raddr, p->daddr, 16);
+	} else {
+		k->lport = p->dport;
+		k->rport = p->sport;
+		__builtin_memcpy(k->laddr, p->daddr, 16);
+		__builtin_memcpy(k->raddr, p->saddr, 16);
+	}
+}
+
+/*
+ * A verdict for one packet of an endpoint with a policy: flows already tracked pass (that is
+ * how replies get through a default-deny direction), new flows are checked against this
+ * direction's policy, if it has one, and tracked when allowed.
+ */
+static __always_inline int weir_skb_allowed(__u32 ep_id, const struct weir_endpoint *cfg, __u32 dir,
+					    const struct weir_pkt *p, __u32 pclass)
+{
+	__u32 has_policy = dir == WEIR_EGRESS ? cfg->flags & WEIR_EP_POLICY_EGRESS
+					      : cfg->flags & WEIR_EP_POLICY_INGRESS;
+	struct weir_ct_key key = {};
+	struct weir_ct_val val = {};
+	struct weir_ct_val *ct;
+
+	if (weir_is_icmp6_control(p))
+		return 1;
+	weir_ct_key_of(&key, ep_id, dir, p);
+	ct = bpf_map_lookup_elem(&weir_ct, &key);
+	if (ct && ct->gen == cfg->gen)
+		return 1;
+	if (has_policy) {
+		const __u8 *remote = dir == WEIR_EGRESS ? p->daddr : p->saddr;
+
+		if (!weir_policy_allows(ep_id, dir, p->family, remote, pclass, p->dport,
+					p->have_ports))
+			return 0;
+	}
+	val.gen = cfg->gen;
+	val.origin = dir;
+	bpf_map_update_elem(&weir_ct, &key, &val, BPF_ANY);
+	return 1;
+}
+
+static __always_inline int weir_skb(struct __sk_buff *skb, __u32 dir)
+{
+	struct weir_dir_counters *cnt;
+	struct weir_endpoint *cfg;
+	struct weir_pkt p = {};
+	__u64 packets = 1, bytes;
+	__u32 *ep, pclass;
+	int allowed = 1;
+
+	if ((dir == WEIR_EGRESS ? skb->ifindex : skb->ingress_ifindex) == LOOPBACK_IFINDEX)
+		return SKB_PASS;
+
+	ep = weir_ep_of_skb(skb);
+	if (!ep)
+		return SKB_DROP; /* attached but not registered: fail closed */
+	cfg = weir_ep_cfg(*ep);
+	if (!cfg || !(cfg->flags & WEIR_EP_ACTIVE))
+		return SKB_DROP;
+	cnt = weir_counters_of(*ep, dir);
+	if (!cnt)
+		return SKB_DROP;
+
+	if (weir_parse(skb, &p) < 0) {
+		/* Not a parseable IP packet: only an endpoint without policy lets it through. */
+		if (cfg->flags & (WEIR_EP_POLICY_EGRESS | WEIR_EP_POLICY_INGRESS)) {
+			weir_add(&cnt->policy_dropped, 1, skb->len);
+			return SKB_DROP;
+		}
+		weir_add(&cnt->proto[WEIR_PC_OTHER], 1, skb->len);
+		return SKB_PASS;
+	}
+	pclass = weir_pclass_of(p.proto);
+
+	/* A GSO packet leaves as gso_segs packets, each with its own copy of the headers. */
+	bytes = skb->len;
+	if (skb->gso_segs > 1) {
+		packets = skb->gso_segs;
+		bytes += (packets - 1) * (p.l3_hdr + p.l4_hdr);
+	}
+
+	if (cfg->flags & (WEIR_EP_POLICY_EGRESS | WEIR_EP_POLICY_INGRESS))
+		allowed = weir_skb_allowed(*ep, cfg, dir, &p, pclass);
+	if (!allowed) {
+		if (!(cfg->flags & WEIR_EP_AUDIT)) {
+			weir_add(&cnt->policy_dropped, packets, bytes);
+			return SKB_DROP;
+		}
+		weir_add(&cnt->audit_denied, packets, bytes);
+	}
+	weir_add(&cnt->proto[pclass], packets, bytes);
+	return SKB_PASS;
+}
+
+SEC("cgroup_skb/egress")
+int weir_egress(struct __sk_buff *skb)
+{
+	return weir_skb(skb, WEIR_EGRESS);
+}
+
+SEC("cgroup_skb/ingress")
+int weir_ingress(struct __sk_buff *skb)
+{
+	return weir_skb(skb, WEIR_INGRESS);
+}
+
+static __always_inline int weir_sock_verdict(__u8 family, const __u8 *remote, __u32 protocol,
+					     __u32 user_port)
+{
+	struct weir_dir_counters *cnt;
+	struct weir_endpoint *cfg;
+	__u32 *ep, pclass;
+	__u16 port;
+
+	ep = weir_ep_of_current();
+	if (!ep)
+		return SOCK_DENY;
+	cfg = weir_ep_cfg(*ep);
+	if (!cfg || !(cfg->flags & WEIR_EP_ACTIVE))
+		return SOCK_DENY;
+	if (!(cfg->flags & WEIR_EP_POLICY_EGRESS))
+		return SOCK_ALLOW;
+
+	pclass = weir_pclass_of(protocol);
+	port = bpf_ntohs((__u16)user_port);
+	if (weir_policy_allows(*ep, WEIR_EGRESS, family, remote, pclass, port, 1))
+		return SOCK_ALLOW;
+	cnt = weir_counters_of(*ep, WEIR_EGRESS);
+	if (cfg->flags & WEIR_EP_AUDIT) {
+		if (cnt)
+			cnt->audit_denied_connects++;
+		return SOCK_ALLOW;
+	}
+	if (cnt)
+		cnt->denied_connects++;
+	return SOCK_DENY;
+}
+
+static __always_inline int weir_sock4(struct bpf_sock_addr *ctx)
+{
+	__u32 addr = ctx->user_ip4;
+
+	/* 127.0.0.0/8 never leaves the container's network namespace. */
+	if ((bpf_ntohl(addr) >> 24) == 127)
+		return SOCK_ALLOW;
+	return weir_sock_verdict(WEIR_V4, (const __u8 *)&addr, ctx->protocol, ctx->user_port);
+}
+
+static __always_inline int weir_sock6(struct bpf_sock_addr *ctx)
+{
+	__u32 addr[4];
+
+	addr[0] = ctx->user_ip6[0];
+	addr[1] = ctx->user_ip6[1];
+	addr[2] = ctx->user_ip6[2];
+	addr[3] = ctx->user_ip6[3];
+	if (!addr[0] && !addr[1] && !addr[2] && addr[3] == bpf_htonl(1))
+		return SOCK_ALLOW; /* ::1 */
+	if (!addr[0] && !addr[1] && addr[2] == bpf_htonl(0xffff)) {
+		/* An IPv4-mapped address on a dual-stack socket is IPv4 traffic. */
+		if ((bpf_ntohl(addr[3]) >> 24) == 127)
+			return SOCK_ALLOW;
+		return weir_sock_verdict(WEIR_V4, (const __u8 *)&addr[3], ctx->protocol,
+					 ctx->user_port);
+	}
+	return weir_sock_verdict(WEIR_V6, (const __u8 *)addr, ctx->protocol, ctx->user_port);
+}
+
+/*
+ * connect() is judged for TCP only: a UDP connect() sends nothing, and programs (ping among
+ * them) connect a UDP socket merely to learn their source address. What a connected UDP
+ * socket then sends is dropped at cgroup_skb egress, which fails the send() with EPERM too.
+ */
+SEC("cgroup/connect4")
+int weir_connect4(struct bpf_sock_addr *ctx)
+{
+	if (ctx->protocol != IPPROTO_TCP)
+		return SOCK_ALLOW;
+	return weir_sock4(ctx);
+}
+
+SEC("cgroup/connect6")
+int weir_connect6(struct bpf_sock_addr *ctx)
+{
+	if (ctx->protocol != IPPROTO_TCP)
+		return SOCK_ALLOW;
+	return weir_sock6(ctx);
+}
+
+SEC("cgroup/sendmsg4")
+int weir_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return weir_sock4(ctx);
+}
+
+SEC("cgroup/sendmsg6")
+int weir_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return weir_sock6(ctx);
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* libweir internals shared by its modules: the node context and endpoint records. */
+#ifndef WEIR_CTX_H
+#define WEIR_CTX_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "bpf/weir.h"
+#include "config.h"
+#include "datapath.h"
+#include "weir.h"
+
+struct weir_ctx {
+	struct weir_config cfg;
+	struct weir_paths paths;
+	char containers_dir[PATH_MAX]; /* <state>/containers/<id>.json: one record each */
+	char ids_dir[PATH_MAX];	       /* <state>/ids/<ep>: endpoint ids in use */
+	struct weir_datapath dp;
+	bool dp_open;
+};
+
+/* Open the pinned datapath once per context. */
+int weir_ctx_datapath(struct weir_ctx *ctx, bool load, struct weir_error *err);
+
+/* Records */
+int weir_record_path(const struct weir_ctx *ctx, const char *id, char *out, size_t size);
+/* Read a record; -ENOENT when there is none. */
+int weir_record_load(const struct weir_ctx *ctx, const char *id, struct json_object **out,
+		     struct weir_error *err);
+int weir_record_store(const struct weir_ctx *ctx, const char *id, struct json_object *rec,
+		      struct weir_error *err);
+uint64_t weir_json_u64(struct json_object *o, const char *key);
+const char *weir_json_str(struct json_object *o, const char *key);
+
+/* Counters of a live endpoint, summed over CPUs. */
+int weir_counters_read(struct weir_ctx *ctx, uint32_t ep, struct weir_counters *out);
+struct json_object *weir_counters_to_json(const struct weir_counters *c);
+int weir_counters_from_json(struct json_object *o, struct weir_counters *out);
+
+/* Every record, for list/stats/gc: calls fn for each; stops on a non-zero return. */
+int weir_records_foreach(struct weir_ctx *ctx,
+			 int (*fn)(struct weir_ctx *ctx, const char *id, struct json_object *rec,
+				   void *arg),
+			 void *arg);
+
+/* Garbage collection: endpoints whose cgroup is gone, expired records, orphans. */
+struct weir_gc_report {
+	unsigned int detached, expired, orphans;
+};
+int weir_gc(struct weir_ctx *ctx, struct weir_gc_report *rep, struct weir_error *err);
+
+#endif

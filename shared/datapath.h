@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The node datapath: programs and maps verified once per node and pinned under
+ * <bpffs>/weir/{maps,progs}; every later container start only opens the pins and attaches.
+ */
+#ifndef WEIR_DATAPATH_H
+#define WEIR_DATAPATH_H
+
+#include <stdbool.h>
+#include <linux/bpf.h>
+
+#include "config.h"
+#include "error.h"
+
+enum weir_prog_id {
+	WEIR_PROG_EGRESS = 0,
+	WEIR_PROG_INGRESS,
+	WEIR_PROG_CONNECT4,
+	WEIR_PROG_CONNECT6,
+	WEIR_PROG_SENDMSG4,
+	WEIR_PROG_SENDMSG6,
+	WEIR_PROG_COUNT,
+};
+
+struct weir_prog_desc {
+	const char *name; /* program name in the object, also its pin name */
+	enum bpf_attach_type attach;
+	const char *hook; /* for humans: where it runs */
+};
+
+extern const struct weir_prog_desc weir_progs[WEIR_PROG_COUNT];
+
+struct weir_datapath {
+	int cgroups, endpoints, policy, ct, counters, meta; /* map fds */
+	int prog[WEIR_PROG_COUNT];
+};
+
+struct weir_paths {
+	char root[PATH_MAX]; /* <bpffs>/weir */
+	char maps[PATH_MAX];
+	char progs[PATH_MAX];
+	char endpoints[PATH_MAX];
+	char lock[PATH_MAX]; /* <state_dir>/datapath.lock */
+};
+
+int weir_paths_init(struct weir_paths *p, const struct weir_config *cfg);
+
+/* Open the pinned datapath; with `load`, verify and pin it first when it is not there. */
+int weir_datapath_open(struct weir_datapath *dp, const struct weir_config *cfg, bool load,
+		       struct weir_error *err);
+void weir_datapath_close(struct weir_datapath *dp);
+
+/* Take the node-wide lock that serialises datapath loading (returns the fd). */
+int weir_datapath_lock(const struct weir_paths *p, struct weir_error *err);
+
+#endif

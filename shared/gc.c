@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Garbage collection: what a crashed hook, a lost poststop or a vanished container left. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "cgroup.h"
+#include "ctx.h"
+#include "log.h"
+#include "util.h"
+
+static bool cgroup_alive(struct json_object *rec)
+{
+	const char *path = weir_json_str(rec, "cgroup");
+	uint64_t id;
+
+	if (!path || weir_cgroup_id(path, &id))
+		return false;
+	return id == weir_json_u64(rec, "cgroup_id");
+}
+
+struct gc_state {
+	struct weir_gc_report *rep;
+	uint64_t now;
+	bool in_use[WEIR_MAX_ENDPOINTS];
+};
+
+static int gc_record(struct weir_ctx *ctx, const char *id, struct json_object *rec, void *arg)
+{
+	struct gc_state *st = arg;
+	const char *state = weir_json_str(rec, "state") ?: "";
+	struct weir_error e = {};
+	char path[PATH_MAX];
+
+	if (!strcmp(state, "running")) {
+		uint64_t ep = weir_json_u64(rec, "endpoint");
+
+		if (cgroup_alive(rec)) {
+			if (ep < WEIR_MAX_ENDPOINTS)
+				st->in_use[ep] = true;
+			return 0;
+		}
+		if (weir_endpoint_detach(ctx, id, &e))
+			pr_warn("gc: %s", e.msg);
+		else
+			st->rep->detached++;
+		return 0;
+	}
+	if (st->now - weir_json_u64(rec, "stopped_ms") >= ctx->cfg.stopped_retention_s * 1000 &&
+	    !weir_record_path(ctx, id, path, sizeof(path)) && !unlink(path))
+		st->rep->expired++;
+	return 0;
+}
+
+/* Endpoint ids and pin folders that no running record owns. */
+static void gc_orphans(struct weir_ctx *ctx, struct gc_state *st)
+{
+	const char *dirs[] = {ctx->ids_dir, ctx->paths.endpoints};
+
+	for (size_t d = 0; d < WEIR_ARRAY_SIZE(dirs); d++) {
+		DIR *dir = opendir(dirs[d]);
+		struct dirent *de;
+
+		if (!dir)
+			continue;
+		while ((de = readdir(dir))) {
+			char *end, path[PATH_MAX];
+			unsigned long ep = strtoul(de->d_name, &end, 10);
+
+			if (*end || !ep || ep >= WEIR_MAX_ENDPOINTS || st->in_use[ep])
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dirs[d], de->d_name);
+			if (d == 0) {
+				unlink(path);
+				st->rep->orphans++;
+				continue;
+			}
+			/* a link folder: detach and unpin what is inside */
+			DIR *ld = opendir(path);
+			struct dirent *le;
+
+			if (ld) {
+				while ((le = readdir(ld))) {
+					char lp[PATH_MAX];
+					int fd;
+
+					if (le->d_name[0] == '.')
+						continue;
+					snprintf(lp, sizeof(lp), "%s/%s", path, le->d_name);
+					fd = bpf_obj_get(lp);
+					if (fd >= 0) {
+						bpf_link_detach(fd);
+						close(fd);
+					}
+					unlink(lp);
+				}
+				closedir(ld);
+			}
+			if (!rmdir(path))
+				st->rep->orphans++;
+		}
+		closedir(dir);
+	}
+}
+
+int weir_gc(struct weir_ctx *ctx, struct weir_gc_report *rep, struct weir_error *err)
+{
+	struct gc_state *st = calloc(1, sizeof(*st));
+	int r;
+
+	if (!st)
+		return weir_error_set(err, -ENOMEM, "out of memory");
+	memset(rep, 0, sizeof(*rep));
+	st->rep = rep;
+	st->now = weir_now_ms();
+	r = weir_records_foreach(ctx, gc_record, st);
+	if (r) {
+		free(st);
+		return weir_error_set(err, r, "cannot read %s: %s", ctx->containers_dir,
+				      strerror(-r));
+	}
+	gc_orphans(ctx, st);
+	free(st);
+	return 0;
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* One logging module for every weir binary; libbpf's own output is routed through it. */
+#ifndef WEIR_LOG_H
+#define WEIR_LOG_H
+
+enum weir_log_level {
+	WEIR_LOG_ERROR = 0,
+	WEIR_LOG_WARN,
+	WEIR_LOG_INFO,
+	WEIR_LOG_DEBUG,
+};
+
+enum weir_log_format {
+	WEIR_LOG_TEXT = 0,
+	WEIR_LOG_JSON,
+};
+
+void weir_log_init(const char *prog, enum weir_log_level level, enum weir_log_format format);
+void weir_log_set_level(enum weir_log_level level);
+enum weir_log_level weir_log_get_level(void);
+int weir_log_parse_level(const char *s, enum weir_log_level *out);
+int weir_log_parse_format(const char *s, enum weir_log_format *out);
+
+void weir_log(enum weir_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define pr_err(...)   weir_log(WEIR_LOG_ERROR, __VA_ARGS__)
+#define pr_warn(...)  weir_log(WEIR_LOG_WARN, __VA_ARGS__)
+#define pr_info(...)  weir_log(WEIR_LOG_INFO, __VA_ARGS__)
+#define pr_debug(...) weir_log(WEIR_LOG_DEBUG, __VA_ARGS__)
+
+#endif

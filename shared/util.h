@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef WEIR_UTIL_H
+#define WEIR_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#define WEIR_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static inline void weir_freep(void *p)
+{
+	free(*(void **)p);
+}
+
+static inline void weir_closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+}
+
+static inline void weir_json_putp(struct json_object **o)
+{
+	if (*o)
+		json_object_put(*o);
+}
+
+#define _cleanup_free_	__attribute__((cleanup(weir_freep)))
+#define _cleanup_close_ __attribute__((cleanup(weir_closep)))
+#define _cleanup_json_	__attribute__((cleanup(weir_json_putp)))
+
+int weir_mkdir_p(const char *path, unsigned int mode);
+/* Write via a temporary file and rename, so readers never see half a file. */
+int weir_write_file_atomic(const char *path, const char *data, size_t len, unsigned int mode);
+/* Read a whole file up to max bytes (NUL-terminated); -EFBIG past max. */
+int weir_read_file(const char *path, size_t max, char **out, size_t *len);
+int weir_read_fd(int fd, size_t max, char **out, size_t *len);
+uint64_t weir_now_ms(void);
+/* Container ids become file names: [A-Za-z0-9_.-], 1-128 chars, no leading '.'. */
+bool weir_valid_id(const char *id);
+int weir_path_join(char *out, size_t size, const char *a, const char *b);
+
+#endif
