@@ -810,8 +810,6 @@ int nri_plugin_step(struct nri_plugin *p, int timeout_ms)
 		if (wait < 0 || d < (uint64_t)wait)
 			wait = (int)min_u64(d, 60000);
 	}
-	if (p->connected && !p->drop[0] && nri_mux_pending(&p->mux))
-		wait = 0; /* flush first */
 
 	pfd[0] = (struct pollfd){.fd = p->wake[0], .events = POLLIN};
 	pfd[1] = (struct pollfd){.fd = p->connected ? p->fd : -1, .events = POLLIN};
