@@ -96,6 +96,18 @@ install: all
 deps:
 	tests/install-deps.sh
 
+# The README's two commands: each installs what it needs first, then rebuilds with the
+# freshly installed toolchain (a new make, so pkg-config answers are read again).
+demo:
+	tests/install-deps.sh --if-needed
+	$(MAKE) all test-build
+	tests/e2e/demo.sh
+
+test:
+	tests/install-deps.sh --if-needed
+	$(MAKE) test-build
+	tests/run
+
 format:
 	clang-format -i $(wildcard bpf/*.c bpf/*.h bpf/lib/*.h shared/*.c shared/*.h hooks/*.c cli/*.c cli/*.h nri/*.c nri/*.h tests/unit/*.c)
 

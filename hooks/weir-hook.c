@@ -23,14 +23,16 @@
 #define MAX_CONFIG_BYTES (16 << 20)
 
 enum stage {
+	STAGE_AUTO, /* from the state's status, so one hooks.d file can serve every stage */
 	STAGE_ATTACH,
 	STAGE_DETACH,
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: weir-hook [--config FILE] [--log-level LEVEL] STAGE\n"
-		   "  STAGE: createRuntime or prestart (attach), poststop (detach)\n"
+	fprintf(f, "usage: weir-hook [--config FILE] [--log-level LEVEL] [STAGE]\n"
+		   "  STAGE: createRuntime or prestart (attach), poststop (detach); without it,\n"
+		   "  the state's status decides: creating/created attach, stopped detaches\n"
 		   "  the OCI state is read from standard input\n");
 }
 
@@ -113,6 +115,19 @@ static int run(struct weir_ctx *ctx, enum stage stage, struct weir_error *err)
 	c.id = get_str(state, "id");
 	if (!c.id)
 		return weir_error_set(err, -EINVAL, "OCI state: missing \"id\" string");
+	if (stage == STAGE_AUTO) {
+		const char *status = get_str(state, "status");
+
+		if (status && (!strcmp(status, "creating") || !strcmp(status, "created")))
+			stage = STAGE_ATTACH;
+		else if (status && !strcmp(status, "stopped"))
+			stage = STAGE_DETACH;
+		else
+			return weir_error_set(err, -EINVAL,
+					      "OCI state of %s: \"status\" \"%s\": expected "
+					      "creating, created or stopped, or a STAGE argument",
+					      c.id, status ? status : "(missing)");
+	}
 	if (stage == STAGE_DETACH)
 		return weir_endpoint_detach(ctx, c.id, err);
 
@@ -211,12 +226,14 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind + 1 != argc) {
+	if (optind + 1 < argc) {
 		usage(stderr);
 		return 2;
 	}
-	stage_name = argv[optind];
-	if (!strcmp(stage_name, "createRuntime") || !strcmp(stage_name, "prestart")) {
+	stage_name = optind < argc ? argv[optind] : NULL;
+	if (!stage_name) {
+		stage = STAGE_AUTO;
+	} else if (!strcmp(stage_name, "createRuntime") || !strcmp(stage_name, "prestart")) {
 		stage = STAGE_ATTACH;
 	} else if (!strcmp(stage_name, "poststop")) {
 		stage = STAGE_DETACH;

@@ -300,9 +300,10 @@ static int parse_rule(struct weir_dir_policy *dp, struct rule_ctx *rc, char *tex
 	size_t nitems = 0;
 
 	if (rest && *rest) {
-		char *isave = NULL;
+		char *cursor = rest, *it;
 
-		for (char *it = strtok_r(rest, ",", &isave); it; it = strtok_r(NULL, ",", &isave)) {
+		/* strsep, unlike strtok, reports the empty item of "tcp/80,,udp/53" */
+		while ((it = strsep(&cursor, ","))) {
 			char *t = trim(it);
 
 			if (!*t)

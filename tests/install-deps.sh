@@ -42,8 +42,6 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOS
 fi
 
-apt_get update
-
 base=(make gcc clang llvm pkg-config libelf-dev zlib1g-dev libjson-c-dev libcap-dev
 	libcmocka-dev libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev
 	iproute2 iputils-ping nftables iperf3 busybox-static runc jq
@@ -51,6 +49,20 @@ base=(make gcc clang llvm pkg-config libelf-dev zlib1g-dev libjson-c-dev libcap-
 	containernetworking-plugins python3-grpcio python3-protobuf protobuf-compiler)
 bp=(libbpf-dev bpftool)
 
+all_installed() {
+	local p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" || return 1
+	done
+}
+
+# libbpf 1.4 or newer: older ones lack the tcx and link APIs weir uses.
+if [ "${1:-}" = --if-needed ] && all_installed "${base[@]}" "${bp[@]}" &&
+	pkg-config --atleast-version=1.4 libbpf; then
+	exit 0
+fi
+
+apt_get update
 apt_get install --no-install-recommends "${base[@]}"
 if [ "$need_backports" = 1 ]; then
 	apt_get -t bookworm-backports install --no-install-recommends "${bp[@]}"

@@ -1,0 +1,436 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The datapath programs, run by the kernel with BPF_PROG_TEST_RUN on crafted packets. The
+ * object is loaded privately (no pins), with the test's own cgroup registered as an endpoint:
+ * the kernel gives a test-run skb a socket in the caller's cgroup.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "annot.h"
+#include "cgroup.h"
+#include "config.h"
+#include "policy.h"
+#include "bpf/lib/verdict.h"
+#include "weir.skel.h"
+
+#define EP 7
+
+static struct weir_bpf *skel;
+static uint64_t my_cgid;
+static int ifindex; /* any non-loopback device: loopback traffic is never filtered */
+static int ncpu;
+static struct weir_config cfg;
+
+struct pkt {
+	uint8_t buf[256];
+	uint32_t len;
+};
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+/* Ethernet + IPv4/IPv6 + TCP/UDP/ICMP header + payload bytes. */
+static struct pkt make_pkt(const char *src, const char *dst, uint8_t proto, uint16_t sport,
+			   uint16_t dport, uint32_t payload)
+{
+	struct pkt p = {};
+	bool v6 = strchr(src, ':') != NULL;
+	uint8_t *ip = p.buf + 14, *l4;
+	uint32_t l4len = proto == IPPROTO_TCP ? 20 : 8;
+
+	put16(p.buf + 12, v6 ? 0x86dd : 0x0800);
+	if (!v6) {
+		ip[0] = 0x45;
+		put16(ip + 2, (uint16_t)(20 + l4len + payload));
+		ip[8] = 64;
+		ip[9] = proto;
+		inet_pton(AF_INET, src, ip + 12);
+		inet_pton(AF_INET, dst, ip + 16);
+		l4 = ip + 20;
+	} else {
+		ip[0] = 0x60;
+		put16(ip + 4, (uint16_t)(l4len + payload));
+		ip[6] = proto;
+		ip[7] = 64;
+		inet_pton(AF_INET6, src, ip + 8);
+		inet_pton(AF_INET6, dst, ip + 24);
+		l4 = ip + 40;
+	}
+	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
+		put16(l4, sport);
+		put16(l4 + 2, dport);
+		if (proto == IPPROTO_TCP)
+			l4[12] = 5 << 4;
+	} else {
+		l4[0] = (uint8_t)(sport >> 8); /* type */
+		put16(l4 + 4, dport);	       /* echo identifier */
+	}
+	p.len = (uint32_t)(l4 - p.buf) + l4len + payload;
+	return p;
+}
+
+static int run(struct bpf_program *prog, const struct pkt *p, bool ingress, uint32_t gso_segs)
+{
+	struct __sk_buff ctx = {};
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = p->buf, .data_size_in = p->len,
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx));
+	int r;
+
+	ctx.ifindex = ifindex;
+	if (ingress)
+		ctx.ingress_ifindex = ifindex;
+	ctx.gso_segs = gso_segs;
+	r = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
+	if (r)
+		fail_msg("test run: %s", strerror(errno));
+	return (int)opts.retval;
+}
+
+static int egress(const struct pkt *p)
+{
+	return run(skel->progs.weir_egress, p, false, 0);
+}
+
+static int ingress(const struct pkt *p)
+{
+	return run(skel->progs.weir_ingress, p, true, 0);
+}
+
+static struct weir_counters counters(void)
+{
+	struct weir_counters *per = calloc((size_t)ncpu, sizeof(*per)), sum = {};
+	uint32_t ep = EP;
+
+	assert_non_null(per);
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.weir_counters), &ep, per), 0);
+	for (int c = 0; c < ncpu; c++)
+		for (size_t w = 0; w < sizeof(sum) / 8; w++)
+			((uint64_t *)&sum)[w] += ((uint64_t *)&per[c])[w];
+	free(per);
+	return sum;
+}
+
+/* Register the test's cgroup as endpoint EP with the given annotations. */
+static void setup_endpoint(const char *egress_rules, const char *ingress_rules, bool audit)
+{
+	struct weir_kv kv[3];
+	size_t n = 0;
+	struct weir_spec spec;
+	struct weir_compiled comp;
+	struct weir_error err = {};
+	struct weir_endpoint epv = {};
+	uint32_t ep = EP;
+	struct weir_counters *zero = calloc((size_t)ncpu, sizeof(*zero));
+	int mfd = bpf_map__fd(skel->maps.weir_policy);
+	struct weir_policy_key k = {}, next;
+
+	/* a clean slate: no policy keys, no tracked flows */
+	while (!bpf_map_get_next_key(mfd, NULL, &next))
+		bpf_map_delete_elem(mfd, &next);
+	(void)k;
+	mfd = bpf_map__fd(skel->maps.weir_ct);
+	{
+		struct weir_ct_key ck;
+
+		while (!bpf_map_get_next_key(mfd, NULL, &ck))
+			bpf_map_delete_elem(mfd, &ck);
+	}
+
+	if (egress_rules)
+		kv[n++] = (struct weir_kv){ "egress.weir.io", egress_rules };
+	if (ingress_rules)
+		kv[n++] = (struct weir_kv){ "ingress.weir.io", ingress_rules };
+	kv[n++] = (struct weir_kv){ "policy-mode.weir.io", audit ? "audit" : "enforce" };
+	if (weir_spec_parse(&cfg, kv, n, &spec, &err) ||
+	    weir_policy_compile(&spec.policy, &comp, &err))
+		fail_msg("%s", err.msg);
+	for (size_t i = 0; i < comp.n; i++) {
+		comp.entries[i].key.ep_id = EP;
+		assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.weir_policy),
+						     &comp.entries[i].key, &comp.entries[i].val,
+						     BPF_ANY),
+				 0);
+	}
+	epv.flags = WEIR_EP_ACTIVE | (audit ? WEIR_EP_AUDIT : 0) |
+		    (spec.policy.dir[WEIR_EGRESS].present ? WEIR_EP_POLICY_EGRESS : 0) |
+		    (spec.policy.dir[WEIR_INGRESS].present ? WEIR_EP_POLICY_INGRESS : 0);
+	epv.gen++;
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.weir_endpoints), &ep, &epv,
+					     BPF_ANY),
+			 0);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.weir_cgroups), &my_cgid, &ep,
+					     BPF_ANY),
+			 0);
+	assert_non_null(zero);
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.weir_counters), &ep, zero,
+					     BPF_ANY),
+			 0);
+	free(zero);
+	weir_compiled_free(&comp);
+	weir_spec_free(&spec);
+}
+
+static void test_egress_policy(void **state)
+{
+	struct pkt ok = make_pkt("10.1.0.2", "10.2.0.9", IPPROTO_TCP, 40000, 443, 100);
+	struct pkt bad_port = make_pkt("10.1.0.2", "10.2.0.9", IPPROTO_TCP, 40000, 80, 10);
+	struct pkt denied = make_pkt("10.1.0.2", "10.9.0.9", IPPROTO_TCP, 40000, 443, 0);
+	struct pkt dns = make_pkt("10.1.0.2", "192.0.2.53", IPPROTO_UDP, 5353, 53, 30);
+	struct pkt dns6 = make_pkt("fd00::2", "fd01::53", IPPROTO_UDP, 5353, 53, 30);
+	struct pkt ping = make_pkt("10.1.0.2", "10.2.0.9", IPPROTO_ICMP, 8 << 8, 77, 56);
+	struct weir_counters c;
+
+	setup_endpoint("allow 10.0.0.0/8 tcp/443,tcp/8000-8100; allow any udp/53; deny 10.9.0.0/16",
+		       NULL, false);
+	assert_int_equal(egress(&ok), 1);
+	assert_int_equal(egress(&bad_port), 0);
+	assert_int_equal(egress(&denied), 0);
+	assert_int_equal(egress(&dns), 1);
+	assert_int_equal(egress(&dns6), 1);
+	assert_int_equal(egress(&ping), 0);
+
+	c = counters();
+	/* bytes are the L3 length: IP header + L4 header + payload */
+	assert_int_equal(c.dir[WEIR_EGRESS].proto[WEIR_PC_TCP].packets, 1);
+	assert_int_equal(c.dir[WEIR_EGRESS].proto[WEIR_PC_TCP].bytes, 20 + 20 + 100);
+	assert_int_equal(c.dir[WEIR_EGRESS].proto[WEIR_PC_UDP].packets, 2);
+	assert_int_equal(c.dir[WEIR_EGRESS].proto[WEIR_PC_UDP].bytes, (20 + 8 + 30) + (40 + 8 + 30));
+	assert_int_equal(c.dir[WEIR_EGRESS].policy_dropped.packets, 3);
+	assert_int_equal(c.dir[WEIR_EGRESS].policy_dropped.bytes,
+			 (20 + 20 + 10) + (20 + 20) + (20 + 8 + 56));
+	assert_int_equal(c.dir[WEIR_INGRESS].proto[WEIR_PC_TCP].packets, 0);
+}
+
+static void test_replies_pass(void **state)
+{
+	struct pkt syn = make_pkt("10.1.0.2", "10.2.0.9", IPPROTO_TCP, 40000, 443, 0);
+	struct pkt synack = make_pkt("10.2.0.9", "10.1.0.2", IPPROTO_TCP, 443, 40000, 0);
+	struct pkt other = make_pkt("10.2.0.9", "10.1.0.2", IPPROTO_TCP, 443, 40001, 0);
+	struct pkt echo = make_pkt("10.1.0.2", "10.2.0.9", IPPROTO_ICMP, 8 << 8, 99, 8);
+	struct pkt echo_reply = make_pkt("10.2.0.9", "10.1.0.2", IPPROTO_ICMP, 0, 99, 8);
+	struct pkt in_syn = make_pkt("10.3.0.1", "10.1.0.2", IPPROTO_TCP, 50000, 8080, 0);
+	struct pkt out_synack = make_pkt("10.1.0.2", "10.3.0.1", IPPROTO_TCP, 8080, 50000, 0);
+
+	/* both directions default-deny */
+	setup_endpoint("allow 10.2.0.0/16 tcp/443, icmp", "allow 10.3.0.0/16 tcp/8080", false);
+	assert_int_equal(ingress(&synack), 0); /* no flow yet: unsolicited */
+	assert_int_equal(egress(&syn), 1);
+	assert_int_equal(ingress(&synack), 1); /* the reply of a tracked flow */
+	assert_int_equal(ingress(&other), 0);  /* another port pair is another flow */
+	assert_int_equal(egress(&echo), 1);
+	assert_int_equal(ingress(&echo_reply), 1);
+	assert_int_equal(egress(&out_synack), 0); /* not allowed out by itself */
+	assert_int_equal(ingress(&in_syn), 1);
+	assert_int_equal(egress(&out_synack), 1); /* but as the reply of an allowed inbound */
+}
+
+static void test_replies_with_one_sided_policy(void **state)
+{
+	struct pkt in_syn = make_pkt("192.0.2.7", "10.1.0.2", IPPROTO_TCP, 50000, 80, 0);
+	struct pkt out_synack = make_pkt("10.1.0.2", "192.0.2.7", IPPROTO_TCP, 80, 50000, 0);
+	struct pkt out_new = make_pkt("10.1.0.2", "192.0.2.7", IPPROTO_TCP, 41000, 80, 0);
+
+	/* ingress open, egress restricted: a server must still answer its clients */
+	setup_endpoint("allow 10.0.0.0/8", NULL, false);
+	assert_int_equal(ingress(&in_syn), 1);
+	assert_int_equal(egress(&out_synack), 1);
+	assert_int_equal(egress(&out_new), 0);
+}
+
+static void test_audit_counts_but_passes(void **state)
+{
+	struct pkt denied = make_pkt("10.1.0.2", "10.9.0.9", IPPROTO_UDP, 1000, 9999, 12);
+	struct weir_counters c;
+
+	setup_endpoint("deny 10.9.0.0/16; allow any", NULL, true);
+	assert_int_equal(egress(&denied), 1);
+	assert_int_equal(egress(&denied), 1);
+	c = counters();
+	assert_int_equal(c.dir[WEIR_EGRESS].audit_denied.packets, 2);
+	assert_int_equal(c.dir[WEIR_EGRESS].audit_denied.bytes, 2 * (20 + 8 + 12));
+	assert_int_equal(c.dir[WEIR_EGRESS].proto[WEIR_PC_UDP].packets, 2);
+	assert_int_equal(c.dir[WEIR_EGRESS].policy_dropped.packets, 0);
+}
+
+static void test_ipv6_extension_headers_and_ndp(void **state)
+{
+	struct pkt p = make_pkt("fd00::2", "fd01::1", IPPROTO_TCP, 40000, 443, 0);
+	struct pkt ns = make_pkt("fd00::2", "ff02::1:ff00:1", IPPROTO_ICMPV6, 135 << 8, 0, 16);
+	struct pkt hbh = {};
+
+	/* insert an 8-byte hop-by-hop header before TCP */
+	memcpy(hbh.buf, p.buf, 14 + 40);
+	hbh.buf[14 + 6] = 0; /* next header: hop-by-hop */
+	hbh.buf[14 + 40] = IPPROTO_TCP;
+	hbh.buf[14 + 41] = 0; /* 8 bytes */
+	memcpy(hbh.buf + 14 + 48, p.buf + 14 + 40, 20);
+	put16(hbh.buf + 14 + 4, 8 + 20);
+	hbh.len = p.len + 8;
+
+	setup_endpoint("allow fd01::/64 tcp/443", NULL, false);
+	assert_int_equal(egress(&hbh), 1);
+	hbh.buf[14 + 48 + 2] = 0;
+	hbh.buf[14 + 48 + 3] = 80; /* dport 80 */
+	assert_int_equal(egress(&hbh), 0);
+	assert_int_equal(egress(&ns), 1); /* neighbour discovery is never filtered */
+}
+
+static void test_gso_counts_segments(void **state)
+{
+	struct pkt big = make_pkt("10.1.0.2", "10.2.0.9", IPPROTO_TCP, 40000, 443, 200);
+	struct weir_counters c;
+
+	setup_endpoint(NULL, NULL, false);
+	assert_int_equal(run(skel->progs.weir_egress, &big, false, 4), 1);
+	c = counters();
+	/* 4 segments on the wire, each with its own 40 bytes of headers */
+	assert_int_equal(c.dir[WEIR_EGRESS].proto[WEIR_PC_TCP].packets, 4);
+	assert_int_equal(c.dir[WEIR_EGRESS].proto[WEIR_PC_TCP].bytes, 40 + 200 + 3 * 40);
+}
+
+static void test_unregistered_and_malformed(void **state)
+{
+	struct pkt p = make_pkt("10.1.0.2", "10.2.0.9", IPPROTO_TCP, 40000, 443, 0);
+	struct pkt no_l4 = p, bad_ihl = p;
+
+	setup_endpoint("allow any tcp/443", NULL, false);
+	assert_int_equal(egress(&p), 1);
+	no_l4.len = 14 + 20; /* TCP without its header: the port is unknown */
+	assert_int_equal(egress(&no_l4), 0);
+	bad_ihl.buf[14] = 0x44; /* an IPv4 header shorter than the minimum */
+	assert_int_equal(egress(&bad_ihl), 0);
+	assert_int_equal(bpf_map_delete_elem(bpf_map__fd(skel->maps.weir_cgroups), &my_cgid), 0);
+	assert_int_equal(egress(&p), 0); /* attached but not registered: fail closed */
+}
+
+/* The real program against the reference evaluator, on random policies and packets. */
+static uint64_t rs = 88172645463325252ULL;
+static uint32_t rnd(uint32_t n)
+{
+	rs ^= rs << 13;
+	rs ^= rs >> 7;
+	rs ^= rs << 17;
+	return (uint32_t)(rs % n);
+}
+
+static void test_random_policies_in_kernel(void **state)
+{
+	static const char *const peers[] = { "10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24",
+					     "10.1.2.3",   "any",	      "10.2.0.0/15" };
+	static const char *const ports[] = { "",      " tcp/443",	" tcp/400-500,udp/53",
+					     " icmp", " udp",		" tcp/1-1000,tcp/443" };
+	static const char *const dsts[] = { "10.1.2.3", "10.1.2.4", "10.1.9.9",
+					    "10.3.0.1", "10.2.1.1", "192.0.2.1" };
+	static const uint16_t dports[] = { 53, 443, 450, 1000, 1001, 22 };
+	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP };
+	unsigned int runs = 0;
+
+	for (int t = 0; t < 150; t++) {
+		char text[1024] = "";
+		struct weir_policy pol = {};
+		struct weir_error err = {};
+
+		for (uint32_t i = 0, n = 1 + rnd(5); i < n; i++)
+			sprintf(text + strlen(text), "%s%s %s%s", i ? "; " : "",
+				rnd(3) ? "allow" : "deny", peers[rnd(6)], ports[rnd(6)]);
+		assert_int_equal(weir_policy_parse_dir(&pol, WEIR_EGRESS, "egress.weir.io", text,
+						       &cfg.limits, &err),
+				 0);
+		setup_endpoint(text, NULL, false);
+		for (int k = 0; k < 40; k++) {
+			const char *dst = dsts[rnd(6)];
+			uint8_t proto = protos[rnd(3)];
+			uint16_t dport = dports[rnd(6)];
+			/* a fresh source port each time: no tracked flow decides for the policy */
+			struct pkt p = make_pkt("10.9.9.9", dst, proto,
+						proto == IPPROTO_ICMP ? 8 << 8 : 20000 + runs,
+						proto == IPPROTO_ICMP ? runs : dport, 0);
+			uint8_t addr[16] = {};
+			int want;
+
+			inet_pton(AF_INET, dst, addr);
+			want = weir_policy_eval_reference(&pol, WEIR_EGRESS, WEIR_V4, addr,
+							  weir_pclass_of(proto), dport, true);
+			if (egress(&p) != want)
+				fail_msg("policy \"%s\": %s proto %u port %u: kernel %d, reference %d",
+					 text, dst, proto, dport, !want, want);
+			runs++;
+		}
+		weir_policy_free(&pol);
+	}
+	print_message("%u packets run through the kernel program\n", runs);
+}
+
+static int setup(void **state)
+{
+	char cg[4096];
+	struct if_nameindex *ifs = if_nameindex();
+
+	weir_config_defaults(&cfg);
+	ncpu = libbpf_num_possible_cpus();
+	for (struct if_nameindex *i = ifs; i && i->if_index; i++)
+		if (i->if_index != 1) {
+			ifindex = (int)i->if_index;
+			break;
+		}
+	if_freenameindex(ifs);
+	if (!ifindex) {
+		fprintf(stderr, "no non-loopback interface to stand for the container's\n");
+		return -1;
+	}
+	if (weir_cgroup_of_pid(getpid(), cg, sizeof(cg)) || weir_cgroup_id(cg, &my_cgid)) {
+		fprintf(stderr, "cannot find this process's cgroup v2\n");
+		return -1;
+	}
+	skel = weir_bpf__open();
+	if (!skel)
+		return -1;
+	/* private maps: never touch a node's pinned datapath */
+	for (struct bpf_map *m = bpf_object__next_map(skel->obj, NULL); m;
+	     m = bpf_object__next_map(skel->obj, m))
+		bpf_map__set_pin_path(m, NULL);
+	if (weir_bpf__load(skel)) {
+		fprintf(stderr, "cannot load the datapath: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	weir_bpf__destroy(skel);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_egress_policy),
+		cmocka_unit_test(test_replies_pass),
+		cmocka_unit_test(test_replies_with_one_sided_policy),
+		cmocka_unit_test(test_audit_counts_but_passes),
+		cmocka_unit_test(test_ipv6_extension_headers_and_ndp),
+		cmocka_unit_test(test_gso_counts_segments),
+		cmocka_unit_test(test_unregistered_and_malformed),
+		cmocka_unit_test(test_random_policies_in_kernel),
+	};
+
+	return cmocka_run_group_tests_name("datapath", tests, setup, teardown);
+}
