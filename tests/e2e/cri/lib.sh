@@ -388,16 +388,22 @@ cri_pid() {
 
 cri_running() { cri_pid >/dev/null; }
 
+# Microseconds since the epoch (bash 5).
+cri_now_us() { printf '%s\n' "${EPOCHREALTIME//[.,]/}"; }
+
 # Wait up to $2 seconds (default 10) for socket $1.
 cri_wait_socket() {
-	local sock=$1 limit=${2:-10} i n
-	n=$((limit * 100))
-	for ((i = 0; i < n; i++)); do
+	local sock=$1 limit=${2:-10} end i=0
+	end=$(($(cri_now_us) + limit * 1000000))
+	while [ "$(cri_now_us)" -lt "$end" ]; do
 		[ -S "$sock" ] && return 0
-		cri_running || return 1
-		sleep 0.01
+		# Checking the daemon forks: do it every 20th round only.
+		if [ $((i++ % 20)) = 19 ] && ! cri_running; then
+			return 1
+		fi
+		sleep 0.005
 	done
-	return 1
+	[ -S "$sock" ]
 }
 
 # Start containerd in the background (no-op when ours runs already).
@@ -483,6 +489,31 @@ cri_restart() {
 	cri_stop --keep-pods && cri_start
 }
 
+# The containerd log, and a mark in it (its line count) to wait from.
+cri_log_file() { printf '%s\n' "$WEIR_CRI_DIR/containerd.log"; }
+cri_log_mark() { wc -l <"$(cri_log_file)" 2>/dev/null || echo 0; }
+
+# cri_wait_nri_plugin IDX-NAME [TIMEOUT_S=10] [MARK]
+# Wait until containerd logs that NRI plugin IDX-NAME (e.g. 10-weir) is
+# connected (registered and synchronized), after MARK (from cri_log_mark;
+# default: since the last cri_start). Fails on timeout or if containerd dies.
+cri_wait_nri_plugin() {
+	local name=$1 limit=${2:-10} mark=${3:-} end
+	[ -n "$name" ] || cri_die "cri_wait_nri_plugin: no plugin name" || return 1
+	end=$(($(cri_now_us) + limit * 1000000))
+	while [ "$(cri_now_us)" -lt "$end" ]; do
+		if WEIR_PAT="plugin \\\"$name\\\" connected" awk -v mark="$mark" '
+			mark == "" && /^=== start/ { found = 0 }
+			(mark == "" || NR > mark + 0) && index($0, ENVIRON["WEIR_PAT"]) { found = 1 }
+			END { exit !found }' "$(cri_log_file)" 2>/dev/null; then
+			return 0
+		fi
+		cri_running || cri_die "containerd is not running" || return 1
+		sleep 0.02
+	done
+	cri_die "NRI plugin $name did not connect within $limit s (log: $(cri_log_file))"
+}
+
 # Kill shims of our containerd that outlived it, unmount what they left,
 # and remove empty pod cgroups under $WEIR_CRI_CGROUP_ROOT.
 cri_cleanup_leftovers() {
@@ -498,6 +529,11 @@ cri_cleanup_leftovers() {
 	awk -v d="$WEIR_CRI_DIR/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo 2>/dev/null |
 		sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 	cri_remove_cgroups
+	# The CNI bridge plugin never deletes its bridge: do it once it is empty.
+	if [ -d "/sys/class/net/$WEIR_CRI_BRIDGE/brif" ] &&
+		[ -z "$(ls -A "/sys/class/net/$WEIR_CRI_BRIDGE/brif")" ]; then
+		ip link del "$WEIR_CRI_BRIDGE" 2>/dev/null || true
+	fi
 }
 
 # Every cgroup mount point (v1 hierarchies and the v2 one).

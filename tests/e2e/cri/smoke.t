@@ -200,9 +200,10 @@ leftover=$(
 	shims_left
 	awk -v d="$WEIR_CRI_DIR/" 'index($5, d) == 1 { print "mount " $5 }' /proc/self/mountinfo
 	[ -d "$cg$WEIR_CRI_CGROUP_ROOT" ] && echo "cgroup $cg$WEIR_CRI_CGROUP_ROOT"
+	[ -e "/sys/class/net/$WEIR_CRI_BRIDGE" ] && echo "bridge $WEIR_CRI_BRIDGE"
 	true
 )
-ok "$([ -z "$leftover" ] && echo 0 || echo 1)" "containerd stopped, nothing left (no shim, mount, socket, cgroup)"
+ok "$([ -z "$leftover" ] && echo 0 || echo 1)" "containerd stopped, nothing left (no shim, mount, socket, cgroup, bridge)"
 [ -z "$leftover" ] || diag "$leftover"
 
 [ "$n" = "$PLAN" ] || diag "ran $n tests, planned $PLAN"
