@@ -1,0 +1,233 @@
+# shellcheck shell=bash
+# podman helpers for weir's e2e tests. Source common.sh first.
+#
+# Configuration (see shared/docs/test-machine.md, podman section):
+#  * /etc/containers/containers.conf: runtime runc, ulimits, both hooks dirs, netavark,
+#    cgroupfs, file events logger, a default_subnet of its own. Written when absent (or when
+#    it is one this suite wrote before); a containers.conf written by someone else is left
+#    alone and the tests use a private copy through CONTAINERS_CONF instead.
+#  * hooks.d: two files (one per stage, since weir-hook takes the stage as an argument),
+#    /etc/containers/oci/hooks.d/$E2E_PREFIX-{create,poststop}.json, pointing at the absolute
+#    path of the built weir-hook, matching any annotation key containing ".weir.io". Each is
+#    validated with jq before it is moved into place; both are removed at exit.
+#
+# Network: podman's bridge lives in the host namespace, so peers here are other podman
+# containers (container to container over one bridge). The test creates its own
+# network, --internal (no gateway route, no masquerade: nothing can leave the bridge), with
+# two subnet halves so that policies can tell peers apart by prefix:
+#   IPv4 10.212.0.0/15: peer A 10.212.200.10, peer B 10.213.200.10; containers get 10.212.0.x
+#   IPv6 fd79::/48:     peer A fd79:0:0:a::10,  peer B fd79:0:0:b::10
+# Peers carry no weir annotation (no policy) and run wtool servers:
+#   tcp 8080 8000 8005 8010 9000, udp sink 5000, udp echo 5001.
+
+PODMAN=${PODMAN:-podman}
+PODMAN_CONF_MARK="# weir tests/e2e: podman configuration for this test machine"
+PODMAN_HOOKS_DIR=/etc/containers/oci/hooks.d
+POD_SUBNET4=10.212.0.0/15
+POD_SUBNET6=fd79::/48
+POD_A4=10.212.200.10
+POD_B4=10.213.200.10
+POD_A6=fd79:0:0:a::10
+POD_B6=fd79:0:0:b::10
+POD_NET=
+POD_ROOTFS=
+
+_podman_conf() {
+	cat <<EOF
+$PODMAN_CONF_MARK
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+default_sysctls = ["net.ipv4.ping_group_range=0 2147483647"]
+
+[network]
+network_backend = "netavark"
+default_subnet = "10.233.0.0/24"
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+hooks_dir = ["/usr/share/containers/oci/hooks.d", "/etc/containers/oci/hooks.d"]
+EOF
+}
+
+podman_configure() {
+	local conf=/etc/containers/containers.conf
+	mkdir -p /etc/containers /usr/share/containers/oci/hooks.d "$PODMAN_HOOKS_DIR"
+	if [ -n "${CONTAINERS_CONF:-}" ]; then
+		diag "using CONTAINERS_CONF=$CONTAINERS_CONF as given"
+	elif [ ! -e "$conf" ] || head -n1 "$conf" | grep -qxF "$PODMAN_CONF_MARK"; then
+		_podman_conf >"$conf.tmp.$$"
+		mv "$conf.tmp.$$" "$conf"
+	else
+		diag "$conf was not written by this suite: using a private copy (CONTAINERS_CONF)"
+		_podman_conf >"$E2E_TMP/containers.conf"
+		export CONTAINERS_CONF=$E2E_TMP/containers.conf
+	fi
+}
+
+# _podman_hook_json STAGE
+_podman_hook_json() {
+	jq -n --arg path "$WEIR_HOOK" --arg stage "$1" '{
+		version: "1.0.0",
+		hook: {path: $path, args: ["weir-hook", $stage], timeout: 20},
+		when: {annotations: {".*\\.weir\\.io.*": ".*"}},
+		stages: [$stage]
+	}'
+}
+
+# podman_hooks_install: the weir hooks.d files of this run (validated, removed at exit).
+podman_hooks_install() {
+	local stage f tmp other
+	for stage in createRuntime poststop; do
+		f=$PODMAN_HOOKS_DIR/$E2E_PREFIX-$stage.json
+		tmp=$E2E_TMP/hook-$stage.json
+		_podman_hook_json "$stage" >"$tmp"
+		jq -e '.version == "1.0.0" and (.hook.path | startswith("/")) and (.stages | length == 1)' \
+			"$tmp" >/dev/null || bail_out "generated hooks.d JSON is invalid: $(cat "$tmp")"
+		on_exit rm -f "$f"
+		cp "$tmp" "$f.tmp"
+		mv "$f.tmp" "$f"
+	done
+	# Another weir hook (an installed one) would run twice per container: say so.
+	for other in /usr/share/containers/oci/hooks.d/*.json "$PODMAN_HOOKS_DIR"/*.json; do
+		[ -e "$other" ] || continue
+		case $other in "$PODMAN_HOOKS_DIR/$E2E_PREFIX"-*) continue ;; esac
+		if grep -q weir-hook "$other"; then
+			diag "warning: $other also runs a weir-hook"
+		fi
+		jq -e . "$other" >/dev/null 2>&1 || diag "warning: $other is not valid JSON: every podman run will fail"
+	done
+}
+
+podman_init() {
+	require_cmd podman jq bpftool
+	ensure_wtool
+	podman_configure
+	POD_ROOTFS=$E2E_TMP/podman-rootfs
+	make_rootfs "$POD_ROOTFS"
+	POD_NET=$E2E_PREFIX
+	"$PODMAN" network create --internal --subnet "$POD_SUBNET4" --ipv6 --subnet "$POD_SUBNET6" \
+		"$POD_NET" >/dev/null || bail_out "podman network create failed"
+	# Cleanups run in reverse: containers first, then their network.
+	on_exit "$PODMAN" network rm -f "$POD_NET"
+	on_exit podman_cleanup_all
+}
+
+podman_name() { echo "$E2E_PREFIX-$1"; }
+
+# podman_run NAME [options] -- CMD...   (detached; prints nothing; returns podman's status)
+#   --egress V / --ingress V / --mode V / --ann K=V   annotations
+#   --ip4 A / --ip6 A   fixed addresses
+#   --fg         run in the foreground and wait (stdout/stderr in $E2E_TMP/NAME.{out,err})
+#   --rm         remove the container when it exits
+# stderr of podman itself goes to $E2E_TMP/NAME.err.
+podman_run() {
+	local name=$1
+	shift
+	local args=(--name "$(podman_name "$name")" --label "weir-e2e=$E2E_RUN"
+		--network "$POD_NET" --sysctl "net.ipv4.ping_group_range=0 2147483647"
+		--sysctl net.ipv6.conf.all.accept_dad=0 --sysctl net.ipv6.conf.default.accept_dad=0)
+	local fg=0
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--egress) args+=(--annotation "egress.weir.io=$2"); shift 2 ;;
+		--ingress) args+=(--annotation "ingress.weir.io=$2"); shift 2 ;;
+		--mode) args+=(--annotation "policy-mode.weir.io=$2"); shift 2 ;;
+		--ann) args+=(--annotation "$2"); shift 2 ;;
+		--ip4) args+=(--ip "$2"); shift 2 ;;
+		--ip6) args+=(--ip6 "$2"); shift 2 ;;
+		--fg) fg=1; shift ;;
+		--rm) args+=(--rm); shift ;;
+		--) shift; break ;;
+		*) bail_out "podman_run: unknown option $1" ;;
+		esac
+	done
+	if [ "$fg" = 1 ]; then
+		"$PODMAN" run "${args[@]}" --rootfs "$POD_ROOTFS" "$@" </dev/null >"$E2E_TMP/$name.out" 2>"$E2E_TMP/$name.err"
+	else
+		"$PODMAN" run -d "${args[@]}" --rootfs "$POD_ROOTFS" "$@" </dev/null >"$E2E_TMP/$name.id" 2>"$E2E_TMP/$name.err"
+	fi
+}
+
+podman_exec() {
+	local name=$1
+	shift
+	"$PODMAN" exec "$(podman_name "$name")" "$@"
+}
+
+podman_id() {
+	"$PODMAN" inspect -f '{{.Id}}' "$(podman_name "$1")"
+}
+
+podman_state() {
+	"$PODMAN" inspect -f '{{.State.Status}}' "$(podman_name "$1")" 2>/dev/null || echo absent
+}
+
+podman_ip4() {
+	"$PODMAN" inspect -f "{{(index .NetworkSettings.Networks \"$POD_NET\").IPAddress}}" "$(podman_name "$1")"
+}
+
+podman_ip6() {
+	"$PODMAN" inspect -f "{{(index .NetworkSettings.Networks \"$POD_NET\").GlobalIPv6Address}}" \
+		"$(podman_name "$1")"
+}
+
+# cgroup v2 directory of a running container
+podman_cgroup() {
+	local pid cg
+	pid=$("$PODMAN" inspect -f '{{.State.Pid}}' "$(podman_name "$1")")
+	cg=$(awk -F: '$1 == "0" { print $3 }' "/proc/$pid/cgroup")
+	echo "$(cgroup2_mount)$cg"
+}
+
+# IPv6 addresses of a container no longer tentative (DAD is off, but be sure).
+podman_wait_v6() {
+	retry 10 _podman_v6_ready "$1"
+}
+_podman_v6_ready() {
+	local flags
+	flags=$(podman_exec "$1" cat /proc/net/if_inet6 | awk '$6 == "eth0" && $1 !~ /^fe80/ { print $5 }')
+	[ -n "$flags" ] || return 1
+	local f
+	for f in $flags; do
+		(((0x$f & 0x40) == 0)) || return 1
+	done
+}
+
+# podman_peers: peers A and B (no weir annotations) with wtool servers.
+podman_peers() {
+	local p ip4 ip6
+	for p in A B; do
+		if [ $p = A ]; then ip4=$POD_A4 ip6=$POD_A6; else ip4=$POD_B4 ip6=$POD_B6; fi
+		# shellcheck disable=SC2016 # expanded by the container shell
+		podman_run "peer$p" --ip4 "$ip4" --ip6 "$ip6" -- /bin/sh -c '
+			for p in 8080 8000 8005 8010 9000; do wtool tcp-server $p & done
+			wtool udp-sink 5000 & wtool udp-echo-server 5001 & wait' ||
+			bail_out "peer $p did not start: $(cat "$E2E_TMP/peer$p.err")"
+	done
+	for p in A B; do
+		retry 10 _podman_listening "peer$p" || bail_out "peer $p servers did not start"
+		podman_wait_v6 "peer$p" || bail_out "peer $p IPv6 not ready"
+	done
+}
+_podman_listening() {
+	[ "$("$PODMAN" logs "$(podman_name "$1")" 2>/dev/null | grep -c '^listening')" -ge 7 ]
+}
+
+# podman_stop NAME: stop and remove (podman runs the poststop hooks).
+podman_stop() {
+	local n
+	n=$(podman_name "$1")
+	"$PODMAN" stop -t 1 "$n" >/dev/null 2>&1 || true
+	"$PODMAN" rm -f "$n" >"$E2E_TMP/$1.rm" 2>&1
+}
+
+podman_cleanup_all() {
+	local ids
+	ids=$("$PODMAN" ps -aq --filter "label=weir-e2e=$E2E_RUN" 2>/dev/null || true)
+	if [ -n "$ids" ]; then
+		# shellcheck disable=SC2086
+		"$PODMAN" rm -f -t 0 $ids >/dev/null 2>&1 || true
+	fi
+}

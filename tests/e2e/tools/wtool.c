@@ -1,0 +1,625 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * wtool: precise, bounded test traffic for weir's end-to-end tests.
+ *
+ * Built static (gcc -static) so it can be copied into a busybox container rootfs. Runs both
+ * inside containers and in the test's peer network namespace. IPv4 and IPv6 everywhere.
+ *
+ *   wtool connect ADDR PORT [timeout_ms]         TCP connect, then close
+ *   wtool tcp-send ADDR PORT BYTES [timeout_ms]  send BYTES, half-close, read the server's reply
+ *   wtool tcp-rr ADDR PORT [timeout_ms]          one small request, expect a reply
+ *   wtool udp-send ADDR PORT COUNT SIZE          exactly COUNT datagrams of SIZE payload bytes
+ *   wtool udp-rr ADDR PORT [timeout_ms]          one datagram, expect it echoed
+ *   wtool ping ADDR COUNT [SIZE] [timeout_ms]    ICMP/ICMPv6 echo (datagram socket, raw fallback)
+ *   wtool tcp-server PORT                        accept, read all, reply "received N"
+ *   wtool udp-echo-server PORT                   echo every datagram
+ *   wtool udp-sink PORT                          print one line per datagram received
+ *
+ * Clients print one line whose first word is "ok" or the errno name (EPERM, ETIMEDOUT,
+ * ECONNREFUSED, ...) and exit with a code that tells them apart (see enum below). The elapsed
+ * time of the operation goes to stderr as "elapsed_ms=N". Servers listen on [::] (dual stack,
+ * falling back to IPv4 only) and exit by themselves after WTOOL_LIFETIME seconds (default 900).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/icmp6.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/ip_icmp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+	WT_OK = 0,
+	WT_USAGE = 2,
+	WT_EPERM = 3,
+	WT_EACCES = 4,
+	WT_ETIMEDOUT = 5,
+	WT_ECONNREFUSED = 6,
+	WT_UNREACH = 7,
+	WT_OTHER = 8,
+	WT_NOREPLY = 9,
+};
+
+static long long t_start;
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *errname(int e)
+{
+	static char buf[32];
+	switch (e) {
+	case EPERM: return "EPERM";
+	case EACCES: return "EACCES";
+	case ETIMEDOUT: return "ETIMEDOUT";
+	case ECONNREFUSED: return "ECONNREFUSED";
+	case ECONNRESET: return "ECONNRESET";
+	case ENETUNREACH: return "ENETUNREACH";
+	case EHOSTUNREACH: return "EHOSTUNREACH";
+	case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+	case EAFNOSUPPORT: return "EAFNOSUPPORT";
+	case EINVAL: return "EINVAL";
+	case ENOBUFS: return "ENOBUFS";
+	case EMSGSIZE: return "EMSGSIZE";
+	case EPIPE: return "EPIPE";
+	case EAGAIN: return "EAGAIN";
+	default: snprintf(buf, sizeof(buf), "E%d", e); return buf;
+	}
+}
+
+static int errcode(int e)
+{
+	switch (e) {
+	case EPERM: return WT_EPERM;
+	case EACCES: return WT_EACCES;
+	case ETIMEDOUT:
+	case EAGAIN: return WT_ETIMEDOUT;
+	case ECONNREFUSED: return WT_ECONNREFUSED;
+	case ENETUNREACH:
+	case EHOSTUNREACH: return WT_UNREACH;
+	default: return WT_OTHER;
+	}
+}
+
+static void elapsed(void)
+{
+	fprintf(stderr, "elapsed_ms=%lld\n", now_ms() - t_start);
+}
+
+/* Print the errno name (plus optional detail) and exit with its code. */
+static void __attribute__((noreturn)) fail(int e, const char *what)
+{
+	if (e == EAGAIN || e == EWOULDBLOCK)
+		e = ETIMEDOUT;
+	printf("%s\n", errname(e));
+	fflush(stdout);
+	fprintf(stderr, "wtool: %s: %s\n", what, strerror(e));
+	elapsed();
+	exit(errcode(e));
+}
+
+static void __attribute__((noreturn)) usage(void)
+{
+	fprintf(stderr,
+		"usage: wtool connect ADDR PORT [timeout_ms]\n"
+		"       wtool tcp-send ADDR PORT BYTES [timeout_ms]\n"
+		"       wtool tcp-rr ADDR PORT [timeout_ms]\n"
+		"       wtool udp-send ADDR PORT COUNT SIZE\n"
+		"       wtool udp-rr ADDR PORT [timeout_ms]\n"
+		"       wtool ping ADDR COUNT [SIZE] [timeout_ms]\n"
+		"       wtool tcp-server PORT | udp-echo-server PORT | udp-sink PORT\n");
+	exit(WT_USAGE);
+}
+
+static long num(const char *s, long lo, long hi)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *s == '\0' || *end != '\0' || v < lo || v > hi) {
+		fprintf(stderr, "wtool: bad number '%s' (expected %ld..%ld)\n", s, lo, hi);
+		exit(WT_USAGE);
+	}
+	return v;
+}
+
+static socklen_t parse_addr(const char *s, int port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, s, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(port);
+		return sizeof(*in4);
+	}
+	if (inet_pton(AF_INET6, s, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		return sizeof(*in6);
+	}
+	fprintf(stderr, "wtool: bad address '%s'\n", s);
+	exit(WT_USAGE);
+}
+
+static const char *addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	const void *a = ss->ss_family == AF_INET
+				? (const void *)&((const struct sockaddr_in *)ss)->sin_addr
+				: (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+	if (!inet_ntop(ss->ss_family, a, buf, len))
+		snprintf(buf, len, "?");
+	/* Show v4-mapped peers of a dual-stack socket as plain IPv4. */
+	if (strncmp(buf, "::ffff:", 7) == 0 && strchr(buf + 7, '.'))
+		memmove(buf, buf + 7, strlen(buf + 7) + 1);
+	return buf;
+}
+
+static void set_timeouts(int fd, int ms)
+{
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* TCP connect with a bounded wait. Returns a blocking fd, or exits through fail(). */
+static int tcp_connect(const char *addr, int port, int timeout_ms)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = parse_addr(addr, port, &ss);
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		fail(errno, "socket");
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
+		if (errno != EINPROGRESS)
+			fail(errno, "connect");
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+		int r = poll(&p, 1, timeout_ms);
+		if (r < 0)
+			fail(errno, "poll");
+		if (r == 0)
+			fail(ETIMEDOUT, "connect");
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+			fail(errno, "getsockopt");
+		if (soerr)
+			fail(soerr, "connect");
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	set_timeouts(fd, timeout_ms);
+	return fd;
+}
+
+static int cmd_connect(int argc, char **argv)
+{
+	if (argc < 2 || argc > 3)
+		usage();
+	int timeout = argc > 2 ? (int)num(argv[2], 1, 600000) : 2000;
+	int fd = tcp_connect(argv[0], (int)num(argv[1], 1, 65535), timeout);
+	close(fd);
+	printf("ok\n");
+	elapsed();
+	return WT_OK;
+}
+
+/* Write all of buf; exits through fail() on error. */
+static void write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fail(errno, "send");
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Read until EOF (or timeout) into buf; returns bytes read, -errno on error before any data. */
+static ssize_t read_reply(int fd, char *buf, size_t len)
+{
+	size_t got = 0;
+	while (got + 1 < len) {
+		ssize_t n = recv(fd, buf + got, len - 1 - got, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (got)
+				break;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	while (got && (buf[got - 1] == '\n' || buf[got - 1] == '\r'))
+		buf[--got] = '\0';
+	return (ssize_t)got;
+}
+
+static int tcp_exchange(const char *addr, int port, long long bytes, int timeout, int rr)
+{
+	int fd = tcp_connect(addr, port, timeout);
+	char chunk[16384];
+	for (size_t i = 0; i < sizeof(chunk); i++)
+		chunk[i] = (char)('a' + i % 26);
+	long long left = bytes;
+	while (left > 0) {
+		size_t n = left > (long long)sizeof(chunk) ? sizeof(chunk) : (size_t)left;
+		write_all(fd, chunk, n);
+		left -= (long long)n;
+	}
+	if (shutdown(fd, SHUT_WR) < 0)
+		fail(errno, "shutdown");
+	char reply[256];
+	ssize_t r = read_reply(fd, reply, sizeof(reply));
+	close(fd);
+	if (r < 0)
+		fail((int)-r, "recv");
+	if (r == 0) {
+		printf("NOREPLY sent=%lld\n", bytes);
+		elapsed();
+		return WT_NOREPLY;
+	}
+	if (rr)
+		printf("ok reply=\"%s\"\n", reply);
+	else
+		printf("ok sent=%lld reply=\"%s\"\n", bytes, reply);
+	elapsed();
+	return WT_OK;
+}
+
+static int cmd_tcp_send(int argc, char **argv)
+{
+	if (argc < 3 || argc > 4)
+		usage();
+	int timeout = argc > 3 ? (int)num(argv[3], 1, 600000) : 5000;
+	return tcp_exchange(argv[0], (int)num(argv[1], 1, 65535), num(argv[2], 0, 1L << 34),
+			    timeout, 0);
+}
+
+static int cmd_tcp_rr(int argc, char **argv)
+{
+	if (argc < 2 || argc > 3)
+		usage();
+	int timeout = argc > 2 ? (int)num(argv[2], 1, 600000) : 2000;
+	return tcp_exchange(argv[0], (int)num(argv[1], 1, 65535), 64, timeout, 1);
+}
+
+static int udp_socket(const char *addr, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	*len = parse_addr(addr, port, ss);
+	int fd = socket(ss->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		fail(errno, "socket");
+	return fd;
+}
+
+static int cmd_udp_send(int argc, char **argv)
+{
+	if (argc != 4)
+		usage();
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd = udp_socket(argv[0], (int)num(argv[1], 1, 65535), &ss, &len);
+	long count = num(argv[2], 0, 1000000);
+	size_t size = (size_t)num(argv[3], 0, 65000);
+	char *buf = calloc(1, size + 1);
+	if (!buf)
+		fail(ENOMEM, "calloc");
+	memset(buf, 'u', size);
+	for (long i = 0; i < count; i++) {
+		ssize_t n = sendto(fd, buf, size, 0, (struct sockaddr *)&ss, len);
+		if (n < 0) {
+			if (errno == EINTR) {
+				i--;
+				continue;
+			}
+			fprintf(stderr, "wtool: udp-send: %ld of %ld sent\n", i, count);
+			fail(errno, "sendto");
+		}
+		if ((size_t)n != size)
+			fail(EMSGSIZE, "sendto (short)");
+		/* A little pacing so that a receiver's socket buffer never overflows. */
+		if (count > 1)
+			usleep(200);
+	}
+	close(fd);
+	printf("ok sent=%ld size=%zu\n", count, size);
+	elapsed();
+	return WT_OK;
+}
+
+static int cmd_udp_rr(int argc, char **argv)
+{
+	if (argc < 2 || argc > 3)
+		usage();
+	int timeout = argc > 2 ? (int)num(argv[2], 1, 600000) : 2000;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd = udp_socket(argv[0], (int)num(argv[1], 1, 65535), &ss, &len);
+	set_timeouts(fd, timeout);
+	const char msg[] = "wtool-udp-rr";
+	if (sendto(fd, msg, sizeof(msg) - 1, 0, (struct sockaddr *)&ss, len) < 0)
+		fail(errno, "sendto");
+	char buf[2048];
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fail(errno, "recv");
+		}
+		if ((size_t)n == sizeof(msg) - 1 && memcmp(buf, msg, (size_t)n) == 0)
+			break;
+	}
+	close(fd);
+	printf("ok\n");
+	elapsed();
+	return WT_OK;
+}
+
+static uint16_t csum(const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint32_t sum = 0;
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)p[i] << 8 | p[i + 1];
+	if (len & 1)
+		sum += (uint32_t)p[len - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons((uint16_t)~sum);
+}
+
+/*
+ * ICMP echo. A datagram ("ping") socket needs net.ipv4.ping_group_range to include our gid
+ * (set it in the container's sysctls); otherwise fall back to a raw socket (CAP_NET_RAW).
+ * Exactly COUNT requests of 8 + SIZE bytes of ICMP, one at a time, each waiting for its reply.
+ */
+static int cmd_ping(int argc, char **argv)
+{
+	if (argc < 2 || argc > 4)
+		usage();
+	struct sockaddr_storage ss;
+	socklen_t len = parse_addr(argv[0], 0, &ss);
+	long count = num(argv[1], 1, 100000);
+	size_t size = argc > 2 ? (size_t)num(argv[2], 0, 65000) : 56;
+	int timeout = argc > 3 ? (int)num(argv[3], 1, 600000) : 1000;
+	int v6 = ss.ss_family == AF_INET6;
+	int proto = v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
+	int raw = 0;
+	int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, proto);
+	if (fd < 0) {
+		int e = errno;
+		fd = socket(ss.ss_family, SOCK_RAW | SOCK_CLOEXEC, proto);
+		if (fd < 0)
+			fail(e, "socket(ICMP datagram), raw fallback failed too");
+		raw = 1;
+	}
+	uint16_t ident = (uint16_t)(getpid() & 0xffff);
+	size_t plen = 8 + size;
+	uint8_t *pkt = calloc(1, plen), *rbuf = malloc(plen + 128);
+	if (!pkt || !rbuf)
+		fail(ENOMEM, "malloc");
+	for (size_t i = 8; i < plen; i++)
+		pkt[i] = (uint8_t)i;
+	long received = 0;
+	for (long seq = 1; seq <= count; seq++) {
+		pkt[0] = v6 ? ICMP6_ECHO_REQUEST : ICMP_ECHO;
+		pkt[1] = 0;
+		pkt[2] = pkt[3] = 0;
+		*(uint16_t *)(pkt + 4) = htons(ident);
+		*(uint16_t *)(pkt + 6) = htons((uint16_t)seq);
+		if (!v6) {
+			uint16_t c = csum(pkt, plen);
+			memcpy(pkt + 2, &c, 2);
+		}
+		if (sendto(fd, pkt, plen, 0, (struct sockaddr *)&ss, len) < 0) {
+			fprintf(stderr, "wtool: ping: %ld of %ld sent\n", seq - 1, count);
+			fail(errno, "sendto");
+		}
+		long long deadline = now_ms() + timeout;
+		for (;;) {
+			long long left = deadline - now_ms();
+			if (left <= 0)
+				break;
+			struct pollfd p = {.fd = fd, .events = POLLIN};
+			int r = poll(&p, 1, (int)left);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			ssize_t n = recv(fd, rbuf, plen + 128, 0);
+			if (n < 0)
+				break;
+			uint8_t *icmp = rbuf;
+			if (raw && !v6) {
+				size_t hl = (size_t)(rbuf[0] & 0x0f) * 4;
+				if ((size_t)n < hl + 8)
+					continue;
+				icmp = rbuf + hl;
+				n -= (ssize_t)hl;
+			}
+			if (n < 8)
+				continue;
+			int reply = v6 ? ICMP6_ECHO_REPLY : ICMP_ECHOREPLY;
+			if (icmp[0] != reply || ntohs(*(uint16_t *)(icmp + 6)) != (uint16_t)seq)
+				continue;
+			if (raw && ntohs(*(uint16_t *)(icmp + 4)) != ident)
+				continue;
+			received++;
+			break;
+		}
+	}
+	close(fd);
+	if (received == count)
+		printf("ok sent=%ld received=%ld size=%zu\n", count, received, size);
+	else if (received == 0)
+		printf("ETIMEDOUT sent=%ld received=0\n", count);
+	else
+		printf("LOSS sent=%ld received=%ld\n", count, received);
+	elapsed();
+	return received == count ? WT_OK : received == 0 ? WT_ETIMEDOUT : WT_NOREPLY;
+}
+
+static int server_socket(int type, int port)
+{
+	int fd = socket(AF_INET6, type | SOCK_CLOEXEC, 0);
+	int one = 1, zero = 0;
+	if (fd >= 0) {
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(port),
+					 .sin6_addr = IN6ADDR_ANY_INIT};
+		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+			goto bound;
+		close(fd);
+	}
+	fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		fail(errno, "socket");
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons(port)};
+	if (bind(fd, (struct sockaddr *)&a4, sizeof(a4)) < 0)
+		fail(errno, "bind");
+bound:
+	if (type == SOCK_STREAM && listen(fd, 128) < 0)
+		fail(errno, "listen");
+	printf("listening %s/%d\n", type == SOCK_STREAM ? "tcp" : "udp", port);
+	fflush(stdout);
+	return fd;
+}
+
+static void lifetime(void)
+{
+	const char *s = getenv("WTOOL_LIFETIME");
+	long secs = s ? strtol(s, NULL, 10) : 900;
+	alarm(secs > 0 ? (unsigned)secs : 900);
+}
+
+static int cmd_tcp_server(int argc, char **argv)
+{
+	if (argc != 1)
+		usage();
+	lifetime();
+	signal(SIGCHLD, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	int lfd = server_socket(SOCK_STREAM, (int)num(argv[0], 1, 65535));
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept(lfd, (struct sockaddr *)&ss, &sl);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			fail(errno, "accept");
+		}
+		pid_t pid = fork();
+		if (pid < 0) {
+			close(fd);
+			continue;
+		}
+		if (pid > 0) {
+			close(fd);
+			continue;
+		}
+		close(lfd);
+		set_timeouts(fd, 5000);
+		char buf[16384], peer[INET6_ADDRSTRLEN];
+		long long total = 0;
+		for (;;) {
+			ssize_t n = recv(fd, buf, sizeof(buf), 0);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			total += n;
+		}
+		char reply[64];
+		int rl = snprintf(reply, sizeof(reply), "received %lld\n", total);
+		send(fd, reply, (size_t)rl, MSG_NOSIGNAL);
+		close(fd);
+		printf("tcp received %lld from %s\n", total, addr_str(&ss, peer, sizeof(peer)));
+		fflush(stdout);
+		_exit(0);
+	}
+}
+
+static int udp_server(int argc, char **argv, int echo)
+{
+	if (argc != 1)
+		usage();
+	lifetime();
+	int fd = server_socket(SOCK_DGRAM, (int)num(argv[0], 1, 65535));
+	static char buf[65536];
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&ss, &sl);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fail(errno, "recvfrom");
+		}
+		if (echo) {
+			sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&ss, sl);
+		} else {
+			char peer[INET6_ADDRSTRLEN];
+			printf("udp %zd from %s\n", n, addr_str(&ss, peer, sizeof(peer)));
+			fflush(stdout);
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		usage();
+	t_start = now_ms();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	const char *cmd = argv[1];
+	argc -= 2;
+	argv += 2;
+	if (!strcmp(cmd, "connect"))
+		return cmd_connect(argc, argv);
+	if (!strcmp(cmd, "tcp-send"))
+		return cmd_tcp_send(argc, argv);
+	if (!strcmp(cmd, "tcp-rr"))
+		return cmd_tcp_rr(argc, argv);
+	if (!strcmp(cmd, "udp-send"))
+		return cmd_udp_send(argc, argv);
+	if (!strcmp(cmd, "udp-rr"))
+		return cmd_udp_rr(argc, argv);
+	if (!strcmp(cmd, "ping"))
+		return cmd_ping(argc, argv);
+	if (!strcmp(cmd, "tcp-server"))
+		return cmd_tcp_server(argc, argv);
+	if (!strcmp(cmd, "udp-echo-server"))
+		return udp_server(argc, argv, 1);
+	if (!strcmp(cmd, "udp-sink"))
+		return udp_server(argc, argv, 0);
+	usage();
+}
