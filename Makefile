@@ -31,7 +31,11 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter -Wno-for
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -I. -I$(OUTPUT) -I$(OUTPUT)/nri -Ishared \
 	$(shell $(PKG_CONFIG) --cflags libbpf json-c libprotobuf-c 2>/dev/null)
-LDLIBS := $(shell $(PKG_CONFIG) --libs libbpf json-c libprotobuf-c 2>/dev/null) -lelf -lz -lcap
+# libbpf, libelf, zlib and json-c are linked statically: a hook is a short-lived process, and every shared library is
+# paid for again at each container start. --as-needed keeps each binary to what it uses.
+LIBBPF_A := $(shell $(PKG_CONFIG) --variable=libdir libbpf 2>/dev/null)/libbpf.a
+LDLIBS := -Wl,--as-needed $(LIBBPF_A) -Wl,-Bstatic -lelf -lz -ljson-c -Wl,-Bdynamic \
+	$(shell $(PKG_CONFIG) --libs libprotobuf-c 2>/dev/null) -lcap
 BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) -mcpu=v3 \
 	-I/usr/include/$(MULTIARCH) -Ibpf
 
@@ -107,6 +111,11 @@ test:
 	tests/install-deps.sh --if-needed
 	$(MAKE) test-build
 	tests/run
+
+bench:
+	tests/install-deps.sh --if-needed
+	$(MAKE) all
+	tests/bench/bench.sh
 
 format:
 	clang-format -i $(wildcard bpf/*.c bpf/*.h bpf/lib/*.h shared/*.c shared/*.h hooks/*.c cli/*.c cli/*.h nri/*.c nri/*.h tests/unit/*.c)

@@ -51,10 +51,7 @@ int weir_write_file_atomic(const char *path, const char *data, size_t len, unsig
 		}
 		off += (size_t)n;
 	}
-	if (fsync(fd)) {
-		r = -errno;
-		goto fail;
-	}
+	/* no fsync: the state lives on tmpfs (/run) and means nothing after a reboot */
 	close(fd);
 	if (rename(tmp, path)) {
 		r = -errno;

@@ -1,0 +1,159 @@
+#!/bin/bash
+# weir benchmarks: ratios against a baseline measured in the same run (the machine is shared and
+# noisy, so absolute numbers alone mean little). Not a test: nothing here passes or fails.
+#
+#   1. container start: median `runc run -d` with the weir hook and an egress policy, divided by
+#      the same without the hook, and the difference in ms.
+#   2. throughput: TCP (iperf3) from a cgroup through a veth, with the policy programs attached
+#      and 1,000 egress rules, divided by the same cgroup without them.
+#
+# Usage: tests/bench/bench.sh [--starts N] [--rounds N] [--seconds S]   (root)
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+OUT=${OUTPUT:-.output}
+HOOK=$ROOT/$OUT/bin/weir-hook
+WEIR=$ROOT/$OUT/bin/weir
+STARTS=30
+ROUNDS=3
+SECONDS_PER=4
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--starts) STARTS=$2; shift 2 ;;
+	--rounds) ROUNDS=$2; shift 2 ;;
+	--seconds) SECONDS_PER=$2; shift 2 ;;
+	*) echo "bench: unknown option $1" >&2; exit 2 ;;
+	esac
+done
+
+[ "$(id -u)" = 0 ] || { echo "bench: run as root" >&2; exit 1; }
+[ -x "$HOOK" ] || { echo "bench: build first (make)" >&2; exit 1; }
+
+TMP=$(mktemp -d /tmp/weir-bench.XXXXXX)
+PREFIX=weirbench$$
+CG2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+cleanup() {
+	set +e
+	for id in $(runc list -q 2>/dev/null | grep "^$PREFIX" || true); do
+		runc delete -f "$id" >/dev/null 2>&1
+	done
+	[ -n "${SLEEPER:-}" ] && kill "$SLEEPER" 2>/dev/null
+	[ -n "${SERVER:-}" ] && kill "$SERVER" 2>/dev/null
+	[ -f "$TMP/state-tp.json" ] && "$HOOK" poststop <"$TMP/state-tp.json" >/dev/null 2>&1
+	ip netns del "$PREFIX-c" 2>/dev/null
+	ip netns del "$PREFIX-s" 2>/dev/null
+	wait 2>/dev/null
+	rmdir "$CG2/$PREFIX-tp" 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# ---- 1. container start -------------------------------------------------------------------
+ROOTFS=$TMP/rootfs
+mkdir -p "$ROOTFS/bin" "$ROOTFS/proc" "$ROOTFS/sys" "$ROOTFS/dev" "$ROOTFS/tmp"
+cp /bin/busybox "$ROOTFS/bin/busybox"
+chroot "$ROOTFS" /bin/busybox --install -s /bin
+
+make_bundle() { # DIR WITH_WEIR
+	mkdir -p "$1"
+	(cd "$1" && runc spec)
+	jq --arg rootfs "$ROOTFS" --arg hook "$HOOK" --argjson weir "$2" --arg cg "/$PREFIX-$(basename "$1")" '
+		.process.terminal = false | .process.args = ["sleep", "1000"]
+		| .root = {path: $rootfs, readonly: true}
+		| .linux.cgroupsPath = $cg
+		| if $weir == 1 then
+			.annotations = {"egress.weir.io": "allow 10.0.0.0/8 tcp/443; allow any udp/53; deny 10.9.0.0/16"}
+			| .hooks = {createRuntime: [{path: $hook, args: ["weir-hook", "createRuntime"]}],
+				    poststop: [{path: $hook, args: ["weir-hook", "poststop"]}]}
+		  else . end' "$1/config.json" >"$1/config.new"
+	mv "$1/config.new" "$1/config.json"
+}
+
+start_once() { # BUNDLE ID -> ms
+	local t0 t1
+	t0=$(date +%s%N)
+	runc run -d -b "$1" "$2" </dev/null >/dev/null 2>"$TMP/runc.err" || { cat "$TMP/runc.err" >&2; exit 1; }
+	t1=$(date +%s%N)
+	runc delete -f "$2" >/dev/null 2>&1
+	echo "scale=3; ($t1 - $t0) / 1000000" | bc
+}
+
+make_bundle "$TMP/plain" 0
+make_bundle "$TMP/weir" 1
+# warm up both paths (the very first weir start on a node loads the datapath)
+start_once "$TMP/plain" "$PREFIX-w0" >/dev/null
+start_once "$TMP/weir" "$PREFIX-w1" >/dev/null
+: >"$TMP/plain.ms"
+: >"$TMP/weir.ms"
+for i in $(seq "$STARTS"); do
+	start_once "$TMP/plain" "$PREFIX-p$i" >>"$TMP/plain.ms"
+	start_once "$TMP/weir" "$PREFIX-h$i" >>"$TMP/weir.ms"
+done
+P=$(median <"$TMP/plain.ms")
+W=$(median <"$TMP/weir.ms")
+printf 'container start (runc run -d, median of %d): without weir %.2f ms, with weir %.2f ms\n' "$STARTS" "$P" "$W"
+printf '  ratio %.3f, added %.2f ms\n' "$(echo "$W / $P" | bc -l)" "$(echo "$W - $P" | bc -l)"
+
+# ---- 2. throughput with 1,000 rules ---------------------------------------------------------
+ip netns add "$PREFIX-c"
+ip netns add "$PREFIX-s"
+ip link add bench0 netns "$PREFIX-c" type veth peer name bench1 netns "$PREFIX-s"
+ip -n "$PREFIX-c" addr add 10.123.0.1/24 dev bench0
+ip -n "$PREFIX-s" addr add 10.123.0.2/24 dev bench1
+ip -n "$PREFIX-c" link set bench0 up
+ip -n "$PREFIX-s" link set bench1 up
+ip -n "$PREFIX-c" link set lo up
+ip -n "$PREFIX-s" link set lo up
+ip netns exec "$PREFIX-s" sh -c 'while :; do iperf3 -s -1 >/dev/null 2>&1 || sleep 0.1; done' &
+SERVER=$!
+mkdir -p "$CG2/$PREFIX-tp"
+sleep 0.3
+
+# 1,000 rules: 999 decoys and the server's /24, all with ports, so every lookup goes deep
+{
+	for i in $(seq 0 998); do printf 'allow 10.%d.%d.0/24 tcp/5201,udp/53; ' $((i / 250 + 50)) $((i % 250)); done
+	printf 'allow 10.123.0.0/24 tcp/5201'
+} >"$TMP/rules"
+mkdir -p "$TMP/tp-bundle"
+jq -n --rawfile r "$TMP/rules" '{ociVersion: "1.0.2", annotations: {"egress.weir.io": $r}}' >"$TMP/tp-bundle/config.json"
+
+iperf_once() { # -> Gbit/s
+	local try
+	for try in 1 2 3 4 5; do
+		sh -c "echo \$\$ > $CG2/$PREFIX-tp/cgroup.procs; exec ip netns exec $PREFIX-c iperf3 -c 10.123.0.2 -t $SECONDS_PER -J" \
+			>"$TMP/iperf.json" 2>&1 || true
+		if jq -e '.end.sum_received.bits_per_second' "$TMP/iperf.json" >/dev/null 2>&1; then
+			jq '.end.sum_received.bits_per_second / 1e9' "$TMP/iperf.json"
+			return 0
+		fi
+		sleep 0.5 # the one-shot server is restarting
+	done
+	echo "bench: iperf3 failed: $(jq -r '.error // empty' "$TMP/iperf.json" 2>/dev/null || head -c 300 "$TMP/iperf.json")" >&2
+	exit 1
+}
+
+sh -c "echo \$\$ > $CG2/$PREFIX-tp/cgroup.procs; exec sleep 100000" &
+SLEEPER=$!
+sleep 0.1
+printf '{"ociVersion":"1.0.2","id":"%s-tp","status":"creating","pid":%d,"bundle":"%s"}' \
+	"$PREFIX" "$SLEEPER" "$TMP/tp-bundle" >"$TMP/state-tp-create.json"
+printf '{"ociVersion":"1.0.2","id":"%s-tp","status":"stopped","bundle":"%s"}' \
+	"$PREFIX" "$TMP/tp-bundle" >"$TMP/state-tp.json"
+
+: >"$TMP/bare.gbps"
+: >"$TMP/weir.gbps"
+for r in $(seq "$ROUNDS"); do
+	iperf_once >>"$TMP/bare.gbps"
+	"$HOOK" createRuntime <"$TMP/state-tp-create.json"
+	iperf_once >>"$TMP/weir.gbps"
+	"$HOOK" poststop <"$TMP/state-tp.json"
+done
+B=$(median <"$TMP/bare.gbps")
+T=$(median <"$TMP/weir.gbps")
+printf 'TCP throughput (iperf3 %ss, median of %d): bare %.2f Gbit/s, weir with 1,000 rules %.2f Gbit/s\n' \
+	"$SECONDS_PER" "$ROUNDS" "$B" "$T"
+printf '  ratio %.3f\n' "$(echo "$T / $B" | bc -l)"
