@@ -41,25 +41,6 @@ static int local_opts(struct cli *cli, int argc, char **argv, const char *usage_
 
 /* ---- list ---------------------------------------------------------------------------- */
 
-static struct json_object *record_summary(struct json_object *rec)
-{
-	static const char *const keys[] = {"id",       "name",	     "pod_name",  "pod_namespace",
-					   "endpoint", "state",	     "mode",	  "source",
-					   "cgroup",   "started_ms", "stopped_ms"};
-	struct json_object *o = json_object_new_object(), *v;
-
-	for (size_t i = 0; i < WEIR_ARRAY_SIZE(keys); i++)
-		if (json_object_object_get_ex(rec, keys[i], &v))
-			json_object_object_add(o, keys[i], json_object_get(v));
-	return o;
-}
-
-static int collect_rec(struct weir_ctx *ctx, const char *id, struct json_object *rec, void *arg)
-{
-	json_object_array_add(arg, json_object_get(rec));
-	return 0;
-}
-
 int cmd_list(struct cli *cli, int argc, char **argv)
 {
 	_cleanup_json_ struct json_object *all = json_object_new_array();
@@ -68,13 +49,13 @@ int cmd_list(struct cli *cli, int argc, char **argv)
 
 	if (r)
 		return r > 0 ? 0 : 2;
-	r = weir_records_foreach(cli->ctx, collect_rec, all);
+	r = weir_records_all(cli->ctx, all);
 	if (r) {
 		pr_err("cannot read %s: %s", cli->ctx->containers_dir, strerror(-r));
 		return 1;
 	}
 	for (size_t i = 0; i < json_object_array_length(all); i++)
-		json_object_array_add(out, record_summary(json_object_array_get_idx(all, i)));
+		json_object_array_add(out, weir_record_summary(json_object_array_get_idx(all, i)));
 	if (cli->json) {
 		cli_print_json(out);
 		return 0;
@@ -93,31 +74,6 @@ int cmd_list(struct cli *cli, int argc, char **argv)
 }
 
 /* ---- stats --------------------------------------------------------------------------- */
-
-static struct json_object *stats_of(struct cli *cli, struct json_object *rec)
-{
-	struct json_object *o = record_summary(rec), *fin;
-	struct weir_counters c;
-	struct weir_error e = {};
-	bool running = !strcmp(weir_json_str(rec, "state") ?: "", "running");
-	int r = -ENOENT;
-
-	if (running && !weir_ctx_datapath(cli->ctx, false, &e))
-		r = weir_counters_read(cli->ctx, (uint32_t)weir_json_u64(rec, "endpoint"), &c);
-	else if (!running && json_object_object_get_ex(rec, "final", &fin))
-		r = weir_counters_from_json(fin, &c);
-	if (r) {
-		memset(&c, 0, sizeof(c));
-		json_object_object_add(o, "counters_available", json_object_new_boolean(false));
-	}
-	struct json_object *cj = weir_counters_to_json(&c);
-
-	json_object_object_foreach (cj, k, v) {
-		json_object_object_add(o, k, json_object_get(v));
-	}
-	json_object_put(cj);
-	return o;
-}
 
 static void print_stats_text(struct json_object *s)
 {
@@ -166,7 +122,7 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 		pr_err("stats: unexpected argument \"%s\"", argv[optind]);
 		return 2;
 	}
-	r = weir_records_foreach(cli->ctx, collect_rec, all);
+	r = weir_records_all(cli->ctx, all);
 	if (r) {
 		pr_err("cannot read %s: %s", cli->ctx->containers_dir, strerror(-r));
 		return 1;
@@ -182,11 +138,11 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 		if (want && !strcmp(id, want)) {
 			json_object_put(out);
 			out = json_object_new_array();
-			json_object_array_add(out, stats_of(cli, rec));
+			json_object_array_add(out, weir_stats_of(cli->ctx, rec));
 			matches = 1;
 			break;
 		}
-		json_object_array_add(out, stats_of(cli, rec));
+		json_object_array_add(out, weir_stats_of(cli->ctx, rec));
 		matches++;
 	}
 	if (want && matches == 0) {

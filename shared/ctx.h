@@ -47,6 +47,14 @@ int weir_records_foreach(struct weir_ctx *ctx,
 				   void *arg),
 			 void *arg);
 
+/* Statistics (shared/stats.c), in the JSON form `weir stats --json` prints. */
+struct json_object *weir_record_summary(struct json_object *rec);
+int weir_records_all(struct weir_ctx *ctx, struct json_object *array);
+/* One endpoint: its summary plus counters (live from the maps, or final for stopped ones). */
+struct json_object *weir_stats_of(struct weir_ctx *ctx, struct json_object *rec);
+/* Every endpoint: a new JSON array of weir_stats_of() objects. */
+int weir_stats_collect(struct weir_ctx *ctx, struct json_object **out);
+
 /* Garbage collection: endpoints whose cgroup is gone, expired records, orphans. */
 struct weir_gc_report {
 	unsigned int detached, expired, orphans;

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Endpoint statistics as JSON: what `weir stats --json` prints and the metrics are built from. */
+#include <errno.h>
+#include <string.h>
+
+#include "ctx.h"
+#include "util.h"
+
+struct json_object *weir_record_summary(struct json_object *rec)
+{
+	static const char *const keys[] = { "id",	"name",	      "pod_name",  "pod_namespace",
+					    "endpoint", "state",      "mode",	   "monitor",
+					    "source",	"cgroup",     "started_ms", "stopped_ms" };
+	struct json_object *o = json_object_new_object(), *v;
+
+	for (size_t i = 0; i < WEIR_ARRAY_SIZE(keys); i++)
+		if (json_object_object_get_ex(rec, keys[i], &v))
+			json_object_object_add(o, keys[i], json_object_get(v));
+	return o;
+}
+
+static int collect_rec(struct weir_ctx *ctx, const char *id, struct json_object *rec, void *arg)
+{
+	json_object_array_add(arg, json_object_get(rec));
+	return 0;
+}
+
+int weir_records_all(struct weir_ctx *ctx, struct json_object *array)
+{
+	return weir_records_foreach(ctx, collect_rec, array);
+}
+
+struct json_object *weir_stats_of(struct weir_ctx *ctx, struct json_object *rec)
+{
+	struct json_object *o = weir_record_summary(rec), *fin, *cj;
+	struct weir_counters c;
+	struct weir_error e = {};
+	bool running = !strcmp(weir_json_str(rec, "state") ?: "", "running");
+	int r = -ENOENT;
+
+	if (running && !weir_ctx_datapath(ctx, false, &e))
+		r = weir_counters_read(ctx, (uint32_t)weir_json_u64(rec, "endpoint"), &c);
+	else if (!running && json_object_object_get_ex(rec, "final", &fin))
+		r = weir_counters_from_json(fin, &c);
+	if (r) {
+		memset(&c, 0, sizeof(c));
+		json_object_object_add(o, "counters_available", json_object_new_boolean(false));
+	}
+	cj = weir_counters_to_json(&c);
+	json_object_object_foreach(cj, k, v)
+	{
+		json_object_object_add(o, k, json_object_get(v));
+	}
+	json_object_put(cj);
+	return o;
+}
+
+int weir_stats_collect(struct weir_ctx *ctx, struct json_object **out)
+{
+	struct json_object *all = json_object_new_array(), *res;
+	int r;
+
+	r = weir_records_all(ctx, all);
+	if (r) {
+		json_object_put(all);
+		return r;
+	}
+	res = json_object_new_array();
+	for (size_t i = 0; i < json_object_array_length(all); i++)
+		json_object_array_add(res, weir_stats_of(ctx, json_object_array_get_idx(all, i)));
+	json_object_put(all);
+	*out = res;
+	return 0;
+}
