@@ -15,6 +15,7 @@
 #include "lib/packet.h"
 #include "lib/endpoint.h"
 #include "lib/policy.h"
+#include "lib/events.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -127,13 +128,24 @@ static __always_inline int weir_skb(struct __sk_buff *skb, __u32 dir)
 	if (cfg->flags & (WEIR_EP_POLICY_EGRESS | WEIR_EP_POLICY_INGRESS))
 		allowed = weir_skb_allowed(*ep, cfg, dir, &p, pclass);
 	if (!allowed) {
-		if (!(cfg->flags & WEIR_EP_AUDIT)) {
+		int audit = cfg->flags & WEIR_EP_AUDIT;
+
+		if (cfg->flags & WEIR_EP_MON_FLOWS) {
+			struct weir_ct_key k = {};
+
+			weir_ct_key_of(&k, *ep, dir, &p);
+			weir_event_denied(&k, dir, WEIR_AT_PACKET,
+					  audit ? WEIR_VERDICT_AUDIT : WEIR_VERDICT_DENIED);
+		}
+		if (!audit) {
 			weir_add(&cnt->policy_dropped, packets, bytes);
 			return SKB_DROP;
 		}
 		weir_add(&cnt->audit_denied, packets, bytes);
 	}
 	weir_add(&cnt->proto[pclass], packets, bytes);
+	if (p.tcp_flags & WEIR_TCP_RST)
+		cnt->tcp_resets++;
 	return SKB_PASS;
 }
 
@@ -147,6 +159,22 @@ SEC("cgroup_skb/ingress")
 int weir_ingress(struct __sk_buff *skb)
 {
 	return weir_skb(skb, WEIR_INGRESS);
+}
+
+static __always_inline void weir_sock_event(__u32 ep_id, __u8 family, const __u8 *remote,
+					    __u32 protocol, __u16 port, __u8 verdict)
+{
+	struct weir_ct_key k = {};
+
+	k.ep_id = ep_id;
+	k.proto = protocol;
+	k.family = family;
+	k.rport = port;
+	if (family == WEIR_V4)
+		__builtin_memcpy(k.raddr, remote, 4);
+	else
+		__builtin_memcpy(k.raddr, remote, 16);
+	weir_event_denied(&k, WEIR_EGRESS, WEIR_AT_SOCKET, verdict);
 }
 
 static __always_inline int weir_sock_verdict(__u8 family, const __u8 *remote, __u32 protocol,
@@ -171,6 +199,9 @@ static __always_inline int weir_sock_verdict(__u8 family, const __u8 *remote, __
 	if (weir_policy_allows(*ep, WEIR_EGRESS, family, remote, pclass, port, 1))
 		return SOCK_ALLOW;
 	cnt = weir_counters_of(*ep, WEIR_EGRESS);
+	if (cfg->flags & WEIR_EP_MON_FLOWS)
+		weir_sock_event(*ep, family, remote, protocol, port,
+				cfg->flags & WEIR_EP_AUDIT ? WEIR_VERDICT_AUDIT : WEIR_VERDICT_DENIED);
 	if (cfg->flags & WEIR_EP_AUDIT) {
 		if (cnt)
 			cnt->audit_denied_connects++;

@@ -9,7 +9,7 @@
 
 #include <linux/types.h>
 
-#define WEIR_ABI_VERSION 1
+#define WEIR_ABI_VERSION 2
 
 #define WEIR_MAX_ENDPOINTS     16384
 #define WEIR_MAX_CGROUPS       65536
@@ -44,6 +44,8 @@ enum weir_family {
 #define WEIR_EP_AUDIT	       (1U << 1) /* verdicts counted, nothing dropped */
 #define WEIR_EP_POLICY_EGRESS  (1U << 2) /* egress has rules, so it is default-deny */
 #define WEIR_EP_POLICY_INGRESS (1U << 3)
+#define WEIR_EP_MON_TCP	       (1U << 4) /* monitor.weir.io counters or flows: TCP health */
+#define WEIR_EP_MON_FLOWS      (1U << 5) /* monitor.weir.io flows: flow and denial events */
 
 struct weir_endpoint {
 	__u32 flags;
@@ -119,17 +121,96 @@ struct weir_dir_counters {
 	struct weir_pb audit_denied;	     /* audit mode: would have been dropped, passed */
 	__u64 denied_connects;		     /* connect()/sendmsg() refused with EPERM */
 	__u64 audit_denied_connects;	     /* audit mode: would have been refused */
+	__u64 tcp_resets;		     /* TCP segments with RST: egress sent, ingress received */
+	__u64 pad;
 };
 
 struct weir_counters {
 	struct weir_dir_counters dir[WEIR_DIRS];
 };
 
+#define WEIR_META_DROP_REASONS (1U << 0) /* the kfree_skb program is attached */
+
 struct weir_meta {
 	__u32 abi_version;
-	__u32 pad;
+	__u32 flags;
 	__u64 object_hash; /* of the BPF object whose programs are pinned: a newer weir with the
 			    * same map ABI re-pins its programs and keeps the maps */
+};
+
+/* ---- monitoring: TCP health, kernel drops, events ------------------------------------- */
+
+#define WEIR_HIST_BUCKETS    32 /* bucket i: values v with 2^(i-1) <= v < 2^i, bucket 0: v = 0 */
+#define WEIR_MAX_DROP_KEYS   65536
+#define WEIR_MAX_NETNS	     65536
+#define WEIR_MAX_FLOWS	     65536 /* recently ended flows kept for `weir flows` */
+#define WEIR_EVENTS_BYTES    (4 << 20)
+#define WEIR_DENY_EVENT_NS   (10ULL * 1000000000ULL) /* one denial event per flow per 10 s */
+
+struct weir_hist {
+	__u64 buckets[WEIR_HIST_BUCKETS];
+	__u64 sum; /* microseconds */
+};
+
+struct weir_tcp_stats {
+	__u64 active_opens;
+	__u64 passive_opens;
+	__u64 failed_connects; /* SYN_SENT straight to CLOSE: refused, reset or timed out */
+	__u64 retransmits;     /* retransmitted segments */
+	struct weir_hist connect_latency;
+	struct weir_hist srtt;
+};
+
+/* Kernel drop reasons (kfree_skb) of an endpoint's packets. */
+struct weir_drop_key {
+	__u32 ep_id;
+	__u32 reason; /* enum skb_drop_reason of the running kernel */
+};
+
+enum weir_event_type {
+	WEIR_EV_FLOW = 1,   /* a TCP connection ended */
+	WEIR_EV_DENIED = 2, /* a flow was denied by policy (first packet or call of it) */
+};
+
+enum weir_verdict {
+	WEIR_VERDICT_ALLOWED = 0,
+	WEIR_VERDICT_DENIED = 1,
+	WEIR_VERDICT_AUDIT = 2, /* denied by policy, passed because of audit mode */
+};
+
+enum weir_where {
+	WEIR_AT_PACKET = 0,
+	WEIR_AT_SOCKET = 1, /* connect()/sendmsg() */
+};
+
+struct weir_event {
+	__u8 type; /* enum weir_event_type */
+	__u8 family;
+	__u8 proto;
+	__u8 dir; /* flow: the side that opened it; denial: the packet's direction */
+	__u8 verdict;
+	__u8 where;
+	__u16 pad;
+	__u32 ep_id;
+	__u16 lport; /* host order */
+	__u16 rport;
+	__u8 laddr[16];
+	__u8 raddr[16];
+	__u64 start_ns; /* CLOCK_BOOTTIME */
+	__u64 end_ns;
+	__u64 bytes_out; /* flow: payload bytes acknowledged by the peer */
+	__u64 bytes_in;	 /* flow: payload bytes received */
+	__u64 segs_out;
+	__u64 segs_in;
+	__u32 srtt_us;
+	__u32 retrans;
+	__u64 cookie; /* socket cookie, 0 for denials */
+};
+
+/* Per-CPU counts of events the ring buffer had no room for. */
+struct weir_event_stats {
+	__u64 lost;
+	__u64 sent;
 };
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "ctx.h"
+#include "events.h"
 #include "log.h"
 #include "util.h"
 
@@ -87,6 +88,18 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	weir_records_foreach(cli->ctx, count_running, counts);
 	json_object_object_add(o, "endpoints_running", json_object_new_uint64(counts[0]));
 	json_object_object_add(o, "endpoints_stopped", json_object_new_uint64(counts[1]));
+	{
+		struct json_object *node = NULL, *v;
+
+		weir_node_stats(cli->ctx, &node);
+		if (node && json_object_object_get_ex(node, "events_sent", &v))
+			json_object_object_add(o, "events_sent", json_object_get(v));
+		if (node && json_object_object_get_ex(node, "events_lost", &v))
+			json_object_object_add(o, "events_lost", json_object_get(v));
+		if (node && json_object_object_get_ex(node, "kernel_drop_reasons", &v))
+			json_object_object_add(o, "kernel_drop_reasons", json_object_get(v));
+		json_object_put(node);
+	}
 
 	if (cli->json) {
 		cli_print_json(o);
@@ -100,6 +113,17 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		       loaded ? "pinned" : "-");
 	printf("endpoints: %zu running, %zu stopped (records kept %llu s)\n", counts[0], counts[1],
 	       (unsigned long long)cli->ctx->cfg.stopped_retention_s);
+	if (loaded) {
+		struct json_object *v;
+
+		printf("events:    %llu delivered, %llu lost (ring buffer full or no reader)\n",
+		       (unsigned long long)weir_json_u64(o, "events_sent"),
+		       (unsigned long long)weir_json_u64(o, "events_lost"));
+		json_object_object_get_ex(o, "kernel_drop_reasons", &v);
+		printf("kernel drop reasons: %s\n",
+		       json_object_get_boolean(v) ? "counted (tp_btf/kfree_skb)"
+						  : "unavailable (no kernel BTF or tp_btf refused)");
+	}
 	printf("kernel program types:\n");
 	json_object_object_foreach (kern, name, p) {
 		struct json_object *s;

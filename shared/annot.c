@@ -9,7 +9,14 @@
 
 #define DOMAIN ".weir.io"
 
-static const char known_keys[] = WEIR_KEY_EGRESS ", " WEIR_KEY_INGRESS " or " WEIR_KEY_POLICY_MODE;
+static const char known_keys[] = WEIR_KEY_EGRESS ", " WEIR_KEY_INGRESS ", " WEIR_KEY_POLICY_MODE
+	" or " WEIR_KEY_MONITOR;
+
+const char *const weir_monitor_names[] = {
+	[WEIR_MON_COUNTERS] = "counters",
+	[WEIR_MON_FLOWS] = "flows",
+	[WEIR_MON_OFF] = "off",
+};
 
 /* Length of the "<name>.weir.io" part of a key, or 0 when it is not a weir key. */
 static size_t weir_base_len(const char *key)
@@ -162,6 +169,22 @@ int weir_spec_parse(const struct weir_config *cfg, const struct weir_kv *kv, siz
 					"%s: unknown mode \"%s\": expected \"enforce\" or "
 					"\"audit\"",
 					key, value);
+		} else if (!strcmp(key, WEIR_KEY_MONITOR)) {
+			r = weir_check_text(key, value, 64, err);
+			if (!r) {
+				r = -EINVAL;
+				for (int m = WEIR_MON_COUNTERS; m <= WEIR_MON_OFF; m++) {
+					if (!strcmp(value, weir_monitor_names[m])) {
+						spec->monitor = (enum weir_monitor)m;
+						r = 0;
+					}
+				}
+				if (r)
+					weir_error_set(err, r,
+						       "%s: unknown value \"%s\": expected "
+						       "\"counters\", \"flows\" or \"off\"",
+						       key, value);
+			}
 		} else {
 			r = weir_error_set(err, -EINVAL, "unknown annotation \"%s\": expected %s",
 					   key, known_keys);

@@ -13,10 +13,20 @@
 #define WEIR_KEY_EGRESS	     "egress.weir.io"
 #define WEIR_KEY_INGRESS     "ingress.weir.io"
 #define WEIR_KEY_POLICY_MODE "policy-mode.weir.io"
+#define WEIR_KEY_MONITOR     "monitor.weir.io"
+
+enum weir_monitor {
+	WEIR_MON_COUNTERS = 0, /* default: packet counters and TCP health */
+	WEIR_MON_FLOWS,	       /* and flow and denial events */
+	WEIR_MON_OFF,	       /* packet counters only (they are part of enforcement) */
+};
+
+extern const char *const weir_monitor_names[];
 
 struct weir_spec {
 	bool any; /* at least one weir annotation */
 	bool audit;
+	enum weir_monitor monitor;
 	struct weir_policy policy;
 };
 

@@ -36,10 +36,30 @@ int weir_record_store(const struct weir_ctx *ctx, const char *id, struct json_ob
 uint64_t weir_json_u64(struct json_object *o, const char *key);
 const char *weir_json_str(struct json_object *o, const char *key);
 
-/* Counters of a live endpoint, summed over CPUs. */
+/* Statistics of a live endpoint, summed over CPUs (shared/epstats.c). */
+struct weir_ep_stats {
+	struct weir_counters c;
+	struct weir_tcp_stats tcp;
+	bool has_tcp;
+	size_t ndrops;
+	struct {
+		uint32_t reason;
+		uint64_t count;
+	} drops[128];
+};
+
 int weir_counters_read(struct weir_ctx *ctx, uint32_t ep, struct weir_counters *out);
+int weir_ep_stats_read(struct weir_ctx *ctx, uint32_t ep, struct weir_ep_stats *out);
+int weir_ep_stats_zero(struct weir_ctx *ctx, uint32_t ep);
+void weir_ep_drops_clear(struct weir_ctx *ctx, uint32_t ep);
 struct json_object *weir_counters_to_json(const struct weir_counters *c);
+/* counters, "tcp" (when known) and "kernel_drops" */
+struct json_object *weir_ep_stats_to_json(const struct weir_ep_stats *s);
 int weir_counters_from_json(struct json_object *o, struct weir_counters *out);
+/* A histogram quantile: the inclusive upper bound of the bucket holding it. */
+uint64_t weir_hist_quantile(const struct weir_hist *h, double q);
+/* The kernel's name of a drop reason (SKB_DROP_REASON_ prefix removed). */
+const char *weir_drop_reason_name(uint32_t reason, char *buf, size_t size);
 
 /* Every record, for list/stats/gc: calls fn for each; stops on a non-zero return. */
 int weir_records_foreach(struct weir_ctx *ctx,

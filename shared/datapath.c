@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "datapath.h"
 #include "log.h"
 #include "util.h"
+#include "monitor.skel.h"
 #include "weir.skel.h"
 
 #ifndef BPF_FS_MAGIC
@@ -22,30 +24,40 @@
 #endif
 
 const struct weir_prog_desc weir_progs[WEIR_PROG_COUNT] = {
-	[WEIR_PROG_EGRESS] = {"weir_egress", BPF_CGROUP_INET_EGRESS, "cgroup_skb/egress"},
-	[WEIR_PROG_INGRESS] = {"weir_ingress", BPF_CGROUP_INET_INGRESS, "cgroup_skb/ingress"},
-	[WEIR_PROG_CONNECT4] = {"weir_connect4", BPF_CGROUP_INET4_CONNECT, "cgroup/connect4"},
-	[WEIR_PROG_CONNECT6] = {"weir_connect6", BPF_CGROUP_INET6_CONNECT, "cgroup/connect6"},
-	[WEIR_PROG_SENDMSG4] = {"weir_sendmsg4", BPF_CGROUP_UDP4_SENDMSG, "cgroup/sendmsg4"},
-	[WEIR_PROG_SENDMSG6] = {"weir_sendmsg6", BPF_CGROUP_UDP6_SENDMSG, "cgroup/sendmsg6"},
+	[WEIR_PROG_EGRESS] = { "weir_egress", BPF_CGROUP_INET_EGRESS, "cgroup_skb/egress",
+			       WEIR_SCOPE_ENDPOINT, false },
+	[WEIR_PROG_INGRESS] = { "weir_ingress", BPF_CGROUP_INET_INGRESS, "cgroup_skb/ingress",
+				WEIR_SCOPE_ENDPOINT, false },
+	[WEIR_PROG_CONNECT4] = { "weir_connect4", BPF_CGROUP_INET4_CONNECT, "cgroup/connect4",
+				 WEIR_SCOPE_ENDPOINT, false },
+	[WEIR_PROG_CONNECT6] = { "weir_connect6", BPF_CGROUP_INET6_CONNECT, "cgroup/connect6",
+				 WEIR_SCOPE_ENDPOINT, false },
+	[WEIR_PROG_SENDMSG4] = { "weir_sendmsg4", BPF_CGROUP_UDP4_SENDMSG, "cgroup/sendmsg4",
+				 WEIR_SCOPE_ENDPOINT, false },
+	[WEIR_PROG_SENDMSG6] = { "weir_sendmsg6", BPF_CGROUP_UDP6_SENDMSG, "cgroup/sendmsg6",
+				 WEIR_SCOPE_ENDPOINT, false },
+	[WEIR_PROG_SOCKOPS] = { "weir_sockops", BPF_CGROUP_SOCK_OPS, "sockops", WEIR_SCOPE_MONITOR,
+				false },
+	[WEIR_PROG_KFREE_SKB] = { "weir_kfree_skb", BPF_TRACE_RAW_TP, "tp_btf/kfree_skb",
+				  WEIR_SCOPE_NODE, true },
 };
 
-static const char *const map_names[] = {"weir_cgroups", "weir_endpoints", "weir_policy",
-					"weir_ct",	"weir_counters",  "weir_meta"};
-
-static int *map_slot(struct weir_datapath *dp, size_t i)
-{
-	int *slots[] = {&dp->cgroups, &dp->endpoints, &dp->policy,
-			&dp->ct,      &dp->counters,  &dp->meta};
-
-	return slots[i];
-}
+const char *const weir_map_names[WEIR_MAP_COUNT] = {
+	[WEIR_MAP_CGROUPS] = "weir_cgroups",	 [WEIR_MAP_ENDPOINTS] = "weir_endpoints",
+	[WEIR_MAP_POLICY] = "weir_policy",	 [WEIR_MAP_CT] = "weir_ct",
+	[WEIR_MAP_COUNTERS] = "weir_counters",	 [WEIR_MAP_META] = "weir_meta",
+	[WEIR_MAP_EVENTS] = "weir_events",	 [WEIR_MAP_EVENT_STATS] = "weir_event_stats",
+	[WEIR_MAP_FLOWS] = "weir_flows",	 [WEIR_MAP_DENIED] = "weir_denied",
+	[WEIR_MAP_TCP] = "weir_tcp",		 [WEIR_MAP_DROPS] = "weir_drops",
+	[WEIR_MAP_NETNS] = "weir_netns",
+};
 
 int weir_paths_init(struct weir_paths *p, const struct weir_config *cfg)
 {
 	if (snprintf(p->root, sizeof(p->root), "%s/weir", cfg->bpffs) >= (int)sizeof(p->root) ||
 	    snprintf(p->maps, sizeof(p->maps), "%s/maps", p->root) >= (int)sizeof(p->maps) ||
 	    snprintf(p->progs, sizeof(p->progs), "%s/progs", p->root) >= (int)sizeof(p->progs) ||
+	    snprintf(p->links, sizeof(p->links), "%s/links", p->root) >= (int)sizeof(p->links) ||
 	    snprintf(p->endpoints, sizeof(p->endpoints), "%s/endpoints", p->root) >=
 		    (int)sizeof(p->endpoints) ||
 	    snprintf(p->lock, sizeof(p->lock), "%s/datapath.lock", cfg->state_dir) >=
@@ -56,17 +68,18 @@ int weir_paths_init(struct weir_paths *p, const struct weir_config *cfg)
 
 static void dp_reset(struct weir_datapath *dp)
 {
-	for (size_t i = 0; i < WEIR_ARRAY_SIZE(map_names); i++)
-		*map_slot(dp, i) = -1;
+	for (int i = 0; i < WEIR_MAP_COUNT; i++)
+		dp->map[i] = -1;
 	for (int i = 0; i < WEIR_PROG_COUNT; i++)
 		dp->prog[i] = -1;
+	dp->meta_flags = 0;
 }
 
 void weir_datapath_close(struct weir_datapath *dp)
 {
-	for (size_t i = 0; i < WEIR_ARRAY_SIZE(map_names); i++)
-		if (*map_slot(dp, i) >= 0)
-			close(*map_slot(dp, i));
+	for (int i = 0; i < WEIR_MAP_COUNT; i++)
+		if (dp->map[i] >= 0)
+			close(dp->map[i]);
 	for (int i = 0; i < WEIR_PROG_COUNT; i++)
 		if (dp->prog[i] >= 0)
 			close(dp->prog[i]);
@@ -122,10 +135,10 @@ static int open_pins(struct weir_datapath *dp, const struct weir_paths *p, bool 
 {
 	char path[PATH_MAX];
 
-	for (size_t i = 0; i < WEIR_ARRAY_SIZE(map_names); i++) {
-		snprintf(path, sizeof(path), "%s/%s", p->maps, map_names[i]);
-		*map_slot(dp, i) = bpf_obj_get(path);
-		if (*map_slot(dp, i) < 0)
+	for (int i = 0; i < WEIR_MAP_COUNT; i++) {
+		snprintf(path, sizeof(path), "%s/%s", p->maps, weir_map_names[i]);
+		dp->map[i] = bpf_obj_get(path);
+		if (dp->map[i] < 0)
 			return -errno;
 	}
 	if (!progs)
@@ -133,7 +146,7 @@ static int open_pins(struct weir_datapath *dp, const struct weir_paths *p, bool 
 	for (int i = 0; i < WEIR_PROG_COUNT; i++) {
 		snprintf(path, sizeof(path), "%s/%s", p->progs, weir_progs[i].name);
 		dp->prog[i] = bpf_obj_get(path);
-		if (dp->prog[i] < 0)
+		if (dp->prog[i] < 0 && !(weir_progs[i].optional && errno == ENOENT))
 			return -errno;
 	}
 	return 0;
@@ -142,13 +155,17 @@ static int open_pins(struct weir_datapath *dp, const struct weir_paths *p, bool 
 /* FNV-1a over the embedded object: identifies the programs this binary would pin. */
 static __u64 object_hash(void)
 {
-	size_t sz = 0;
-	const unsigned char *b = weir_bpf__elf_bytes(&sz);
+	const void *(*objects[])(size_t *) = { weir_bpf__elf_bytes, monitor_bpf__elf_bytes };
 	__u64 h = 0xcbf29ce484222325ULL;
 
-	for (size_t i = 0; i < sz; i++) {
-		h ^= b[i];
-		h *= 0x100000001b3ULL;
+	for (size_t o = 0; o < WEIR_ARRAY_SIZE(objects); o++) {
+		size_t sz = 0;
+		const unsigned char *b = objects[o](&sz);
+
+		for (size_t i = 0; i < sz; i++) {
+			h ^= b[i];
+			h *= 0x100000001b3ULL;
+		}
 	}
 	return h;
 }
@@ -159,7 +176,7 @@ static int check_abi(struct weir_datapath *dp, const struct weir_paths *p, bool 
 	struct weir_meta meta = {};
 	__u32 zero = 0;
 
-	if (bpf_map_lookup_elem(dp->meta, &zero, &meta))
+	if (bpf_map_lookup_elem(dp->map[WEIR_MAP_META], &zero, &meta))
 		return weir_error_set(err, -errno, "cannot read %s/weir_meta: %s", p->maps,
 				      strerror(errno));
 	if (meta.abi_version != WEIR_ABI_VERSION)
@@ -169,16 +186,106 @@ static int check_abi(struct weir_datapath *dp, const struct weir_paths *p, bool 
 				      p->root, meta.abi_version, WEIR_ABI_VERSION, p->root);
 	if (stale)
 		*stale = meta.object_hash != object_hash();
+	dp->meta_flags = meta.flags;
 	return 0;
 }
 
-/* Verify the object and pin what it lacks; called with the datapath lock held. */
+static int pin_prog(const struct weir_paths *p, struct bpf_object *obj, enum weir_prog_id id,
+		    struct weir_error *err)
+{
+	struct bpf_program *prog = bpf_object__find_program_by_name(obj, weir_progs[id].name);
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", p->progs, weir_progs[id].name);
+	unlink(path);
+	if (!prog)
+		return weir_error_set(err, -ENOENT, "program %s missing from the object",
+				      weir_progs[id].name);
+	if (bpf_program__fd(prog) < 0)
+		return 0; /* an optional program this kernel refused: no pin */
+	if (bpf_obj_pin(bpf_program__fd(prog), path))
+		return weir_error_set(err, -errno, "cannot pin %s: %s", path, strerror(errno));
+	return 0;
+}
+
+/*
+ * The node-wide kfree_skb link. A re-pin (newer build) replaces the old link, or the old and
+ * new programs would both count every drop.
+ */
+static int attach_node_links(const struct weir_paths *p, struct monitor_bpf *mon, bool *drops,
+			     struct weir_error *err)
+{
+	char path[PATH_MAX];
+	int old, link;
+
+	*drops = false;
+	snprintf(path, sizeof(path), "%s/%s", p->links, weir_progs[WEIR_PROG_KFREE_SKB].name);
+	old = bpf_obj_get(path);
+	if (old >= 0) {
+		bpf_link_detach(old);
+		close(old);
+	}
+	unlink(path);
+	if (bpf_program__fd(mon->progs.weir_kfree_skb) < 0)
+		return 0;
+	link = bpf_link_create(bpf_program__fd(mon->progs.weir_kfree_skb), 0, BPF_TRACE_RAW_TP,
+			       NULL);
+	if (link < 0) {
+		pr_warn("kernel drop reasons unavailable: cannot attach kfree_skb: %s",
+			strerror(errno));
+		return 0;
+	}
+	if (bpf_obj_pin(link, path)) {
+		int r = -errno;
+
+		close(link);
+		return weir_error_set(err, r, "cannot pin %s: %s", path, strerror(-r));
+	}
+	close(link);
+	*drops = true;
+	return 0;
+}
+
+/* Load the monitoring object; kfree_skb needs the kernel's BTF and is optional. */
+static struct monitor_bpf *load_monitor(const struct weir_paths *p, struct weir_error *err)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = p->maps);
+	bool with_drops = access("/sys/kernel/btf/vmlinux", R_OK) == 0;
+	struct monitor_bpf *mon;
+	int r;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		mon = monitor_bpf__open_opts(&opts);
+		if (!mon) {
+			weir_error_set(err, -errno, "cannot open the monitoring object: %s",
+				       strerror(errno));
+			return NULL;
+		}
+		if (!with_drops)
+			bpf_program__set_autoload(mon->progs.weir_kfree_skb, false);
+		r = monitor_bpf__load(mon);
+		if (!r)
+			return mon;
+		monitor_bpf__destroy(mon);
+		if (!with_drops) {
+			weir_error_set(err, r, "cannot load the monitoring programs: %s",
+				       strerror(-r));
+			return NULL;
+		}
+		pr_warn("kernel drop reasons unavailable: kfree_skb refused (%s)", strerror(-r));
+		with_drops = false;
+	}
+	return NULL;
+}
+
+/* Verify the objects and pin what they lack; called with the datapath lock held. */
 static int load_and_pin(const struct weir_paths *p, struct weir_error *err)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = p->maps);
+	struct weir_meta meta = { .abi_version = WEIR_ABI_VERSION, .object_hash = object_hash() };
+	struct monitor_bpf *mon = NULL;
 	struct weir_bpf *skel;
-	struct weir_meta meta = {.abi_version = WEIR_ABI_VERSION, .object_hash = object_hash()};
-	char path[PATH_MAX];
+	bool drops = false;
 	__u32 zero = 0;
 	int r;
 
@@ -188,43 +295,102 @@ static int load_and_pin(const struct weir_paths *p, struct weir_error *err)
 				      strerror(errno));
 	r = weir_bpf__load(skel);
 	if (r) {
-		weir_error_set(
-			err, r,
-			"cannot load the datapath (is the pinned datapath in %s from another "
-			"weir version?): %s",
-			p->maps, strerror(-r));
+		weir_error_set(err, r,
+			       "cannot load the datapath (is the pinned datapath in %s from another "
+			       "weir version?): %s",
+			       p->maps, strerror(-r));
 		goto out;
 	}
+	mon = load_monitor(p, err);
+	if (!mon) {
+		r = err->code ? err->code : -EINVAL;
+		goto out;
+	}
+	for (int i = 0; i < WEIR_PROG_COUNT; i++) {
+		struct bpf_object *obj = i >= WEIR_PROG_SOCKOPS ? mon->obj : skel->obj;
+
+		if ((r = pin_prog(p, obj, (enum weir_prog_id)i, err)))
+			goto out;
+	}
+	if ((r = attach_node_links(p, mon, &drops, err)))
+		goto out;
+	meta.flags = drops ? WEIR_META_DROP_REASONS : 0;
+	/* written last: a datapath with this hash is complete */
 	if (bpf_map_update_elem(bpf_map__fd(skel->maps.weir_meta), &zero, &meta, BPF_ANY)) {
 		r = weir_error_set(err, -errno, "cannot write weir_meta: %s", strerror(errno));
 		goto out;
 	}
-	for (int i = 0; i < WEIR_PROG_COUNT; i++) {
-		struct bpf_program *prog =
-			bpf_object__find_program_by_name(skel->obj, weir_progs[i].name);
-
-		snprintf(path, sizeof(path), "%s/%s", p->progs, weir_progs[i].name);
-		if (!prog) {
-			r = weir_error_set(err, -ENOENT, "program %s missing from the object",
-					   weir_progs[i].name);
-			goto out;
-		}
-		unlink(path);
-		if (bpf_obj_pin(bpf_program__fd(prog), path)) {
-			r = weir_error_set(err, -errno, "cannot pin %s: %s", path, strerror(errno));
-			goto out;
-		}
-	}
-	pr_info("datapath loaded and pinned under %s", p->root);
+	pr_info("datapath loaded and pinned under %s%s", p->root,
+		drops ? "" : " (without kernel drop reasons)");
 out:
+	monitor_bpf__destroy(mon);
 	weir_bpf__destroy(skel);
 	return r;
+}
+
+static bool dir_has_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	bool any = false;
+
+	if (!d)
+		return false;
+	while (!any && (de = readdir(d)))
+		any = de->d_name[0] != '.';
+	closedir(d);
+	return any;
+}
+
+static void unpin_dir(const char *path, bool links)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	char p[PATH_MAX];
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
+		if (links) {
+			int fd = bpf_obj_get(p);
+
+			if (fd >= 0) {
+				bpf_link_detach(fd);
+				close(fd);
+			}
+		}
+		unlink(p);
+	}
+	closedir(d);
+}
+
+/*
+ * A datapath of another ABI can be replaced only while no endpoint uses it: its maps hold the
+ * running containers' policy. Called with the lock held.
+ */
+static int replace_incompatible(const struct weir_paths *p, const struct weir_config *cfg,
+				struct weir_error *err)
+{
+	char ids[PATH_MAX];
+
+	snprintf(ids, sizeof(ids), "%s/ids", cfg->state_dir);
+	if (dir_has_entries(ids) || dir_has_entries(p->endpoints))
+		return err->code;
+	pr_info("replacing the unused datapath of another ABI under %s", p->root);
+	unpin_dir(p->links, true);
+	unpin_dir(p->progs, false);
+	unpin_dir(p->maps, false);
+	weir_error_clear(err);
+	return 0;
 }
 
 int weir_datapath_open(struct weir_datapath *dp, const struct weir_config *cfg, bool load,
 		       struct weir_error *err)
 {
-	const char *dirs[4];
+	const char *dirs[5];
 	struct weir_paths p;
 	bool stale = false;
 	int lock = -1, r;
@@ -238,10 +404,12 @@ int weir_datapath_open(struct weir_datapath *dp, const struct weir_config *cfg, 
 	r = open_pins(dp, &p, load);
 	if (!r) {
 		r = check_abi(dp, &p, load ? &stale : NULL, err);
-		if (r || !stale)
+		if ((r && (r != -EPROTO || !load)) || (!r && !stale))
 			goto out;
 	}
 	weir_datapath_close(dp);
+	if (!load && r == -EPROTO)
+		return r;
 	if (!load)
 		return weir_error_set(err, r,
 				      "the weir datapath is not loaded (no pins under %s): no "
@@ -255,9 +423,20 @@ int weir_datapath_open(struct weir_datapath *dp, const struct weir_config *cfg, 
 	r = open_pins(dp, &p, true);
 	if (!r) {
 		r = check_abi(dp, &p, &stale, err);
-		if (r || !stale)
+		if (!r && !stale)
+			goto out; /* complete and current */
+		if (r == -EPROTO)
+			r = replace_incompatible(&p, cfg, err);
+		else if (!r)
+			pr_info("pinned programs are from another build: pinning this build's");
+		if (r)
 			goto out;
-		pr_info("pinned programs are from another build: pinning this build's programs");
+	} else if (r == -ENOENT) {
+		/* some pins are missing (a newer map, a crashed load): an unused datapath is
+		 * rebuilt whole, a used one gets only what it lacks */
+		struct weir_error e = { .code = r };
+
+		replace_incompatible(&p, cfg, &e);
 	}
 	weir_datapath_close(dp);
 	if ((r = ensure_bpffs(cfg->bpffs, err)))
@@ -266,6 +445,7 @@ int weir_datapath_open(struct weir_datapath *dp, const struct weir_config *cfg, 
 	dirs[1] = p.maps;
 	dirs[2] = p.progs;
 	dirs[3] = p.endpoints;
+	dirs[4] = p.links;
 	for (size_t i = 0; i < WEIR_ARRAY_SIZE(dirs); i++) {
 		r = weir_mkdir_p(dirs[i], 0700);
 		if (r) {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The node datapath: programs and maps verified once per node and pinned under
- * <bpffs>/weir/{maps,progs}; every later container start only opens the pins and attaches.
+ * <bpffs>/weir/{maps,progs,links}; every later container start only opens the pins and
+ * attaches.
  */
 #ifndef WEIR_DATAPATH_H
 #define WEIR_DATAPATH_H
@@ -19,26 +20,57 @@ enum weir_prog_id {
 	WEIR_PROG_CONNECT6,
 	WEIR_PROG_SENDMSG4,
 	WEIR_PROG_SENDMSG6,
+	WEIR_PROG_SOCKOPS,
+	WEIR_PROG_KFREE_SKB,
 	WEIR_PROG_COUNT,
+};
+
+enum weir_prog_scope {
+	WEIR_SCOPE_ENDPOINT, /* linked to every endpoint's cgroup */
+	WEIR_SCOPE_MONITOR,  /* linked to endpoints whose monitor.weir.io is not off */
+	WEIR_SCOPE_NODE,     /* attached once per node */
 };
 
 struct weir_prog_desc {
 	const char *name; /* program name in the object, also its pin name */
 	enum bpf_attach_type attach;
 	const char *hook; /* for humans: where it runs */
+	enum weir_prog_scope scope;
+	bool optional; /* the datapath works without it (the kernel may refuse it) */
 };
 
 extern const struct weir_prog_desc weir_progs[WEIR_PROG_COUNT];
 
+enum weir_map_id {
+	WEIR_MAP_CGROUPS = 0,
+	WEIR_MAP_ENDPOINTS,
+	WEIR_MAP_POLICY,
+	WEIR_MAP_CT,
+	WEIR_MAP_COUNTERS,
+	WEIR_MAP_META,
+	WEIR_MAP_EVENTS,
+	WEIR_MAP_EVENT_STATS,
+	WEIR_MAP_FLOWS,
+	WEIR_MAP_DENIED,
+	WEIR_MAP_TCP,
+	WEIR_MAP_DROPS,
+	WEIR_MAP_NETNS,
+	WEIR_MAP_COUNT,
+};
+
+extern const char *const weir_map_names[WEIR_MAP_COUNT];
+
 struct weir_datapath {
-	int cgroups, endpoints, policy, ct, counters, meta; /* map fds */
-	int prog[WEIR_PROG_COUNT];
+	int map[WEIR_MAP_COUNT];
+	int prog[WEIR_PROG_COUNT]; /* -1 for an optional program this kernel refused */
+	unsigned int meta_flags;   /* WEIR_META_* */
 };
 
 struct weir_paths {
 	char root[PATH_MAX]; /* <bpffs>/weir */
 	char maps[PATH_MAX];
 	char progs[PATH_MAX];
+	char links[PATH_MAX]; /* node-wide links */
 	char endpoints[PATH_MAX];
 	char lock[PATH_MAX]; /* <state_dir>/datapath.lock */
 };

@@ -47,7 +47,7 @@ int weir_ctx_open(struct weir_ctx **out, const char *config_path, struct weir_er
 		weir_error_set(err, r, "configured paths are too long");
 		goto fail;
 	}
-	ctx->dp.meta = -1;
+	ctx->dp.map[WEIR_MAP_META] = -1;
 	*out = ctx;
 	return 0;
 fail:
@@ -205,108 +205,6 @@ int weir_records_foreach(struct weir_ctx *ctx,
 	return r;
 }
 
-/* ---- counters ----------------------------------------------------------------------- */
-
-int weir_counters_read(struct weir_ctx *ctx, uint32_t ep, struct weir_counters *out)
-{
-	int ncpu = libbpf_num_possible_cpus();
-	_cleanup_free_ struct weir_counters *per = NULL;
-	const size_t words = sizeof(*out) / sizeof(__u64);
-
-	if (ncpu <= 0)
-		return ncpu ? ncpu : -EINVAL;
-	per = calloc((size_t)ncpu, sizeof(*per));
-	if (!per)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(ctx->dp.counters, &ep, per))
-		return -errno;
-	memset(out, 0, sizeof(*out));
-	for (int c = 0; c < ncpu; c++) {
-		const __u64 *src = (const __u64 *)&per[c];
-		__u64 *dst = (__u64 *)out;
-
-		for (size_t w = 0; w < words; w++)
-			dst[w] += src[w];
-	}
-	return 0;
-}
-
-static const char *const pclass_names[WEIR_PCLASSES] = {"tcp", "udp", "icmp", "other"};
-static const char *const dir_names[WEIR_DIRS] = {"egress", "ingress"};
-
-static struct json_object *pb_json(const struct weir_pb *pb)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "packets", json_object_new_uint64(pb->packets));
-	json_object_object_add(o, "bytes", json_object_new_uint64(pb->bytes));
-	return o;
-}
-
-struct json_object *weir_counters_to_json(const struct weir_counters *c)
-{
-	struct json_object *o = json_object_new_object();
-
-	for (int d = 0; d < WEIR_DIRS; d++) {
-		const struct weir_dir_counters *dc = &c->dir[d];
-		struct json_object *dj = json_object_new_object();
-
-		for (int p = 0; p < WEIR_PCLASSES; p++)
-			json_object_object_add(dj, pclass_names[p], pb_json(&dc->proto[p]));
-		json_object_object_add(dj, "policy_dropped", pb_json(&dc->policy_dropped));
-		json_object_object_add(dj, "audit_denied", pb_json(&dc->audit_denied));
-		json_object_object_add(dj, "denied_connects",
-				       json_object_new_uint64(dc->denied_connects));
-		json_object_object_add(dj, "audit_denied_connects",
-				       json_object_new_uint64(dc->audit_denied_connects));
-		json_object_object_add(o, dir_names[d], dj);
-	}
-	return o;
-}
-
-static void pb_from_json(struct json_object *o, struct weir_pb *pb)
-{
-	pb->packets = weir_json_u64(o, "packets");
-	pb->bytes = weir_json_u64(o, "bytes");
-}
-
-int weir_counters_from_json(struct json_object *o, struct weir_counters *out)
-{
-	memset(out, 0, sizeof(*out));
-	if (!o)
-		return -ENOENT;
-	for (int d = 0; d < WEIR_DIRS; d++) {
-		struct weir_dir_counters *dc = &out->dir[d];
-		struct json_object *dj, *v;
-
-		if (!json_object_object_get_ex(o, dir_names[d], &dj))
-			continue;
-		for (int p = 0; p < WEIR_PCLASSES; p++)
-			if (json_object_object_get_ex(dj, pclass_names[p], &v))
-				pb_from_json(v, &dc->proto[p]);
-		if (json_object_object_get_ex(dj, "policy_dropped", &v))
-			pb_from_json(v, &dc->policy_dropped);
-		if (json_object_object_get_ex(dj, "audit_denied", &v))
-			pb_from_json(v, &dc->audit_denied);
-		dc->denied_connects = weir_json_u64(dj, "denied_connects");
-		dc->audit_denied_connects = weir_json_u64(dj, "audit_denied_connects");
-	}
-	return 0;
-}
-
-static int counters_zero(struct weir_ctx *ctx, uint32_t ep)
-{
-	int ncpu = libbpf_num_possible_cpus();
-	_cleanup_free_ struct weir_counters *zero = NULL;
-
-	if (ncpu <= 0)
-		return ncpu ? ncpu : -EINVAL;
-	zero = calloc((size_t)ncpu, sizeof(*zero));
-	if (!zero)
-		return -ENOMEM;
-	return bpf_map_update_elem(ctx->dp.counters, &ep, zero, BPF_ANY) ? -errno : 0;
-}
-
 /* ---- endpoint ids ------------------------------------------------------------------- */
 
 /*
@@ -365,7 +263,7 @@ static int policy_write(struct weir_ctx *ctx, uint32_t ep, const struct weir_com
 		struct weir_policy_key key = c->entries[*written].key;
 
 		key.ep_id = ep;
-		if (bpf_map_update_elem(ctx->dp.policy, &key, &c->entries[*written].val, BPF_ANY))
+		if (bpf_map_update_elem(ctx->dp.map[WEIR_MAP_POLICY], &key, &c->entries[*written].val, BPF_ANY))
 			return -errno;
 	}
 	return 0;
@@ -378,7 +276,7 @@ static void policy_delete(struct weir_ctx *ctx, uint32_t ep, const struct weir_c
 		struct weir_policy_key key = c->entries[i].key;
 
 		key.ep_id = ep;
-		bpf_map_delete_elem(ctx->dp.policy, &key);
+		bpf_map_delete_elem(ctx->dp.map[WEIR_MAP_POLICY], &key);
 	}
 }
 
@@ -398,6 +296,8 @@ static void links_remove(struct weir_ctx *ctx, uint32_t ep)
 	for (int i = 0; i < WEIR_PROG_COUNT; i++) {
 		int fd;
 
+		if (weir_progs[i].scope == WEIR_SCOPE_NODE)
+			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, weir_progs[i].name);
 		fd = bpf_obj_get(path);
 		if (fd >= 0) {
@@ -410,7 +310,8 @@ static void links_remove(struct weir_ctx *ctx, uint32_t ep)
 	rmdir(dir);
 }
 
-static int links_create(struct weir_ctx *ctx, uint32_t ep, int cg_fd, struct weir_error *err)
+static int links_create(struct weir_ctx *ctx, uint32_t ep, int cg_fd, bool monitor,
+			struct weir_error *err)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
 	int r;
@@ -421,8 +322,12 @@ static int links_create(struct weir_ctx *ctx, uint32_t ep, int cg_fd, struct wei
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		return weir_error_set(err, -errno, "cannot create %s: %s", dir, strerror(errno));
 	for (int i = 0; i < WEIR_PROG_COUNT; i++) {
-		int link = bpf_link_create(ctx->dp.prog[i], cg_fd, weir_progs[i].attach, NULL);
+		int link;
 
+		if (weir_progs[i].scope == WEIR_SCOPE_NODE ||
+		    (weir_progs[i].scope == WEIR_SCOPE_MONITOR && !monitor))
+			continue;
+		link = bpf_link_create(ctx->dp.prog[i], cg_fd, weir_progs[i].attach, NULL);
 		if (link < 0)
 			return weir_error_set(err, -errno, "cannot attach %s (%s): %s",
 					      weir_progs[i].name, weir_progs[i].hook,
@@ -437,6 +342,35 @@ static int links_create(struct weir_ctx *ctx, uint32_t ep, int cg_fd, struct wei
 		close(link);
 	}
 	return 0;
+}
+
+/*
+ * The network namespace lets kernel drops of packets that have no socket yet be counted. In a
+ * pod every container shares it: the first endpoint registered keeps it.
+ */
+static uint32_t netns_register(struct weir_ctx *ctx, pid_t pid, uint32_t ep)
+{
+	char path[64];
+	struct stat st;
+	uint32_t ino;
+
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	if (stat(path, &st))
+		return 0;
+	ino = (uint32_t)st.st_ino;
+	if (bpf_map_update_elem(ctx->dp.map[WEIR_MAP_NETNS], &ino, &ep, BPF_NOEXIST))
+		return 0;
+	return ino;
+}
+
+static void netns_unregister(struct weir_ctx *ctx, uint32_t ino, uint32_t ep)
+{
+	uint32_t owner;
+
+	if (ino && !bpf_map_lookup_elem(ctx->dp.map[WEIR_MAP_NETNS], &ino, &owner) && owner == ep)
+		bpf_map_delete_elem(ctx->dp.map[WEIR_MAP_NETNS], &ino);
 }
 
 /* ---- attach / detach ---------------------------------------------------------------- */
@@ -459,7 +393,7 @@ static void add_str(struct json_object *o, const char *key, const char *v)
 
 static int record_running(struct weir_ctx *ctx, const struct weir_container *c,
 			  const struct weir_spec *spec, uint32_t ep, uint32_t gen,
-			  const char *cgroup, uint64_t cgid, struct weir_error *err)
+			  const char *cgroup, uint64_t cgid, uint32_t netns, struct weir_error *err)
 {
 	_cleanup_json_ struct json_object *rec = json_object_new_object();
 
@@ -475,6 +409,9 @@ static int record_running(struct weir_ctx *ctx, const struct weir_container *c,
 	json_object_object_add(rec, "cgroup_id", json_object_new_uint64(cgid));
 	add_str(rec, "state", "running");
 	add_str(rec, "mode", spec->audit ? "audit" : "enforce");
+	add_str(rec, "monitor", weir_monitor_names[spec->monitor]);
+	if (netns)
+		json_object_object_add(rec, "netns_ino", json_object_new_uint64(netns));
 	json_object_object_add(rec, "started_ms", json_object_new_uint64(weir_now_ms()));
 	json_object_object_add(rec, "annotations",
 			       annotations_json(c->annotations, c->n_annotations));
@@ -491,7 +428,7 @@ int weir_endpoint_attach(struct weir_ctx *ctx, const struct weir_container *c,
 	struct weir_spec spec;
 	char cgroup[PATH_MAX];
 	uint64_t cgid;
-	uint32_t ep = 0, gen = 0;
+	uint32_t ep = 0, gen = 0, netns = 0;
 	size_t written = 0;
 	int r;
 
@@ -560,7 +497,7 @@ int weir_endpoint_attach(struct weir_ctx *ctx, const struct weir_container *c,
 	if (getrandom(&gen, sizeof(gen), 0) != sizeof(gen))
 		gen = (uint32_t)weir_now_ms();
 
-	r = counters_zero(ctx, ep);
+	r = weir_ep_stats_zero(ctx, ep);
 	if (r) {
 		weir_error_set(err, r, "cannot reset the counters of endpoint %u: %s", ep,
 			       strerror(-r));
@@ -574,14 +511,16 @@ int weir_endpoint_attach(struct weir_ctx *ctx, const struct weir_container *c,
 	}
 	epv.flags = WEIR_EP_ACTIVE | (spec.audit ? WEIR_EP_AUDIT : 0) |
 		    (spec.policy.dir[WEIR_EGRESS].present ? WEIR_EP_POLICY_EGRESS : 0) |
-		    (spec.policy.dir[WEIR_INGRESS].present ? WEIR_EP_POLICY_INGRESS : 0);
+		    (spec.policy.dir[WEIR_INGRESS].present ? WEIR_EP_POLICY_INGRESS : 0) |
+		    (spec.monitor != WEIR_MON_OFF ? WEIR_EP_MON_TCP : 0) |
+		    (spec.monitor == WEIR_MON_FLOWS ? WEIR_EP_MON_FLOWS : 0);
 	epv.gen = gen;
-	if (bpf_map_update_elem(ctx->dp.endpoints, &ep, &epv, BPF_ANY)) {
+	if (bpf_map_update_elem(ctx->dp.map[WEIR_MAP_ENDPOINTS], &ep, &epv, BPF_ANY)) {
 		r = weir_error_set(err, -errno, "cannot write endpoint %u: %s", ep,
 				   strerror(errno));
 		goto del_policy;
 	}
-	if (bpf_map_update_elem(ctx->dp.cgroups, &cgid, &ep, BPF_NOEXIST)) {
+	if (bpf_map_update_elem(ctx->dp.map[WEIR_MAP_CGROUPS], &cgid, &ep, BPF_NOEXIST)) {
 		r = -errno;
 		if (r == -EEXIST)
 			weir_error_set(err, r, "cgroup %s is already a weir endpoint", cgroup);
@@ -590,10 +529,11 @@ int weir_endpoint_attach(struct weir_ctx *ctx, const struct weir_container *c,
 				       strerror(-r));
 		goto clear_ep;
 	}
-	r = links_create(ctx, ep, cg_fd, err);
+	netns = netns_register(ctx, c->pid, ep);
+	r = links_create(ctx, ep, cg_fd, spec.monitor != WEIR_MON_OFF, err);
 	if (r)
 		goto unlink;
-	r = record_running(ctx, c, &spec, ep, gen, cgroup, cgid, err);
+	r = record_running(ctx, c, &spec, ep, gen, cgroup, cgid, netns, err);
 	if (r)
 		goto unlink;
 	pr_info("%s: endpoint %u attached to %s (%zu policy entries, %s)", c->id, ep, cgroup,
@@ -602,10 +542,11 @@ int weir_endpoint_attach(struct weir_ctx *ctx, const struct weir_container *c,
 
 unlink:
 	links_remove(ctx, ep);
-	bpf_map_delete_elem(ctx->dp.cgroups, &cgid);
+	netns_unregister(ctx, netns, ep);
+	bpf_map_delete_elem(ctx->dp.map[WEIR_MAP_CGROUPS], &cgid);
 clear_ep:
 	memset(&epv, 0, sizeof(epv));
-	bpf_map_update_elem(ctx->dp.endpoints, &ep, &epv, BPF_ANY);
+	bpf_map_update_elem(ctx->dp.map[WEIR_MAP_ENDPOINTS], &ep, &epv, BPF_ANY);
 del_policy:
 	policy_delete(ctx, ep, &comp, written);
 free_id:
@@ -619,7 +560,7 @@ out_spec:
 
 /* Undo an endpoint's kernel state from its record; the record itself is updated by callers. */
 static int endpoint_teardown(struct weir_ctx *ctx, struct json_object *rec,
-			     struct weir_counters *final, bool *have_final)
+			     struct weir_ep_stats *final, bool *have_final)
 {
 	uint32_t ep = (uint32_t)weir_json_u64(rec, "endpoint");
 	uint64_t cgid = weir_json_u64(rec, "cgroup_id");
@@ -639,9 +580,10 @@ static int endpoint_teardown(struct weir_ctx *ctx, struct json_object *rec,
 		id_free(ctx, ep);
 		return 0;
 	}
-	bpf_map_delete_elem(ctx->dp.cgroups, &cgid);
-	bpf_map_update_elem(ctx->dp.endpoints, &ep, &zero, BPF_ANY);
-	if (!weir_counters_read(ctx, ep, final))
+	bpf_map_delete_elem(ctx->dp.map[WEIR_MAP_CGROUPS], &cgid);
+	bpf_map_update_elem(ctx->dp.map[WEIR_MAP_ENDPOINTS], &ep, &zero, BPF_ANY);
+	netns_unregister(ctx, (uint32_t)weir_json_u64(rec, "netns_ino"), ep);
+	if (!weir_ep_stats_read(ctx, ep, final))
 		*have_final = true;
 
 	/* the policy keys are recomputed from the annotations the endpoint was made from */
@@ -668,7 +610,8 @@ static int endpoint_teardown(struct weir_ctx *ctx, struct json_object *rec,
 		if (e.code)
 			pr_warn("endpoint %u: stale policy entries remain until gc: %s", ep, e.msg);
 	}
-	counters_zero(ctx, ep);
+	weir_ep_stats_zero(ctx, ep);
+	weir_ep_drops_clear(ctx, ep);
 	id_free(ctx, ep);
 	return 0;
 }
@@ -676,7 +619,7 @@ static int endpoint_teardown(struct weir_ctx *ctx, struct json_object *rec,
 int weir_endpoint_detach(struct weir_ctx *ctx, const char *id, struct weir_error *err)
 {
 	_cleanup_json_ struct json_object *rec = NULL;
-	struct weir_counters final;
+	_cleanup_free_ struct weir_ep_stats *final = calloc(1, sizeof(*final));
 	bool have_final;
 	int r;
 
@@ -689,13 +632,15 @@ int weir_endpoint_detach(struct weir_ctx *ctx, const char *id, struct weir_error
 		return r;
 	if (strcmp(weir_json_str(rec, "state") ?: "", "running"))
 		return 0;
-	r = endpoint_teardown(ctx, rec, &final, &have_final);
+	if (!final)
+		return weir_error_set(err, -ENOMEM, "out of memory");
+	r = endpoint_teardown(ctx, rec, final, &have_final);
 	if (r)
 		return weir_error_set(err, r, "%s: the record is damaged", id);
 	json_object_object_add(rec, "state", json_object_new_string("stopped"));
 	json_object_object_add(rec, "stopped_ms", json_object_new_uint64(weir_now_ms()));
 	if (have_final)
-		json_object_object_add(rec, "final", weir_counters_to_json(&final));
+		json_object_object_add(rec, "final", weir_ep_stats_to_json(final));
 	r = weir_record_store(ctx, id, rec, err);
 	if (!r)
 		pr_info("%s: endpoint %llu detached", id,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Endpoint statistics as JSON: what `weir stats --json` prints and the metrics are built from. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ctx.h"
@@ -32,26 +33,30 @@ int weir_records_all(struct weir_ctx *ctx, struct json_object *array)
 
 struct json_object *weir_stats_of(struct weir_ctx *ctx, struct json_object *rec)
 {
-	struct json_object *o = weir_record_summary(rec), *fin, *cj;
-	struct weir_counters c;
-	struct weir_error e = {};
+	struct json_object *o = weir_record_summary(rec), *src = NULL;
 	bool running = !strcmp(weir_json_str(rec, "state") ?: "", "running");
-	int r = -ENOENT;
+	struct weir_error e = {};
 
-	if (running && !weir_ctx_datapath(ctx, false, &e))
-		r = weir_counters_read(ctx, (uint32_t)weir_json_u64(rec, "endpoint"), &c);
-	else if (!running && json_object_object_get_ex(rec, "final", &fin))
-		r = weir_counters_from_json(fin, &c);
-	if (r) {
-		memset(&c, 0, sizeof(c));
-		json_object_object_add(o, "counters_available", json_object_new_boolean(false));
+	if (running && !weir_ctx_datapath(ctx, false, &e)) {
+		struct weir_ep_stats *s = calloc(1, sizeof(*s));
+
+		if (s && !weir_ep_stats_read(ctx, (uint32_t)weir_json_u64(rec, "endpoint"), s))
+			src = weir_ep_stats_to_json(s);
+		free(s);
+	} else if (!running && json_object_object_get_ex(rec, "final", &src)) {
+		json_object_get(src);
 	}
-	cj = weir_counters_to_json(&c);
-	json_object_object_foreach(cj, k, v)
+	if (!src) {
+		struct weir_counters zero = {};
+
+		json_object_object_add(o, "counters_available", json_object_new_boolean(false));
+		src = weir_counters_to_json(&zero);
+	}
+	json_object_object_foreach(src, k, v)
 	{
 		json_object_object_add(o, k, json_object_get(v));
 	}
-	json_object_put(cj);
+	json_object_put(src);
 	return o;
 }
 

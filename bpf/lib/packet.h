@@ -19,12 +19,14 @@
 #define WEIR_ICMP_ECHO	      8
 #define WEIR_ICMPV6_ECHO_REQ  128
 #define WEIR_ICMPV6_ECHO_REPL 129
+#define WEIR_TCP_RST	      0x04
 
 struct weir_pkt {
 	__u8 family;
 	__u8 proto;
 	__u8 have_ports; /* false for non-first fragments and truncated headers */
 	__u8 icmp_type;
+	__u8 tcp_flags;
 	__u16 sport; /* host order; ICMP echo: the identifier */
 	__u16 dport;
 	__u32 l3_hdr; /* IP header length incl. IPv6 extension headers */
@@ -49,10 +51,12 @@ static __always_inline int weir_parse_l4(struct __sk_buff *skb, struct weir_pkt 
 		p->have_ports = 1;
 		p->l4_hdr = 8;
 		if (p->proto == IPPROTO_TCP) {
-			__u8 doff;
+			__u8 off_flags[2]; /* data offset, then the flags byte */
 
-			if (!bpf_skb_load_bytes(skb, p->l4_off + 12, &doff, 1))
-				p->l4_hdr = (doff >> 4) * 4;
+			if (!bpf_skb_load_bytes(skb, p->l4_off + 12, off_flags, 2)) {
+				p->l4_hdr = (off_flags[0] >> 4) * 4;
+				p->tcp_flags = off_flags[1];
+			}
 		}
 		return 0;
 	case IPPROTO_ICMP:

@@ -292,6 +292,23 @@ static void test_ipv6_extension_headers_and_ndp(void **state)
 	assert_int_equal(egress(&ns), 1); /* neighbour discovery is never filtered */
 }
 
+static void test_tcp_resets_counted(void **state)
+{
+	struct pkt rst = make_pkt("10.2.0.9", "10.1.0.2", IPPROTO_TCP, 443, 40000, 0);
+	struct pkt out = make_pkt("10.1.0.2", "10.2.0.9", IPPROTO_TCP, 40001, 443, 0);
+	struct weir_counters c;
+
+	setup_endpoint(NULL, NULL, false);
+	rst.buf[14 + 20 + 13] = 0x14; /* RST|ACK */
+	out.buf[14 + 20 + 13] = 0x04; /* RST */
+	assert_int_equal(ingress(&rst), 1);
+	assert_int_equal(egress(&out), 1);
+	assert_int_equal(egress(&out), 1);
+	c = counters();
+	assert_int_equal(c.dir[WEIR_INGRESS].tcp_resets, 1);
+	assert_int_equal(c.dir[WEIR_EGRESS].tcp_resets, 2);
+}
+
 static void test_gso_counts_segments(void **state)
 {
 	struct pkt big = make_pkt("10.1.0.2", "10.2.0.9", IPPROTO_TCP, 40000, 443, 200);
@@ -428,6 +445,7 @@ int main(void)
 		cmocka_unit_test(test_audit_counts_but_passes),
 		cmocka_unit_test(test_ipv6_extension_headers_and_ndp),
 		cmocka_unit_test(test_gso_counts_segments),
+		cmocka_unit_test(test_tcp_resets_counted),
 		cmocka_unit_test(test_unregistered_and_malformed),
 		cmocka_unit_test(test_random_policies_in_kernel),
 	};

@@ -61,6 +61,9 @@ static void test_valid(void **state)
 	assert_null(check("egress.weir.io", "deny any"));
 	assert_null(check("policy-mode.weir.io", "audit"));
 	assert_null(check("policy-mode.weir.io", "enforce"));
+	assert_null(check("monitor.weir.io", "flows"));
+	assert_null(check("monitor.weir.io", "off"));
+	assert_null(check("monitor.weir.io", "counters"));
 	assert_null(check("io.kubernetes.pod.name", "not weir's"));
 }
 
@@ -98,7 +101,10 @@ static void test_errors(void **state)
 	expect_error("egress.weir.io", "allow any\x01", "control character 0x01 at byte 9");
 	expect_error("frobnicate.weir.io", "x",
 		     "unknown annotation \"frobnicate.weir.io\": expected egress.weir.io, "
-		     "ingress.weir.io or policy-mode.weir.io");
+		     "ingress.weir.io, policy-mode.weir.io or monitor.weir.io");
+	expect_error("monitor.weir.io", "everything",
+		     "monitor.weir.io: unknown value \"everything\": expected \"counters\", "
+		     "\"flows\" or \"off\"");
 	expect_error("policy-mode.weir.io", "strict",
 		     "policy-mode.weir.io: unknown mode \"strict\": expected \"enforce\" or "
 		     "\"audit\"");

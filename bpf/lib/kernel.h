@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The few kernel-internal types the tracing programs read, declared by hand with only the
+ * fields used. preserve_access_index makes every access a CO-RE relocation, resolved against
+ * the running kernel's BTF at load time, so weir needs no vmlinux.h to build and the offsets
+ * are never guessed. The enum values are placeholders: bpf_core_enum_value() asks the kernel.
+ */
+#ifndef WEIR_LIB_KERNEL_H
+#define WEIR_LIB_KERNEL_H
+
+#include <linux/types.h>
+
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+
+struct kernfs_node {
+	__u64 id;
+};
+
+struct cgroup {
+	struct kernfs_node *kn;
+};
+
+struct sock_cgroup_data {
+	struct cgroup *cgroup;
+};
+
+struct ns_common {
+	unsigned int inum;
+};
+
+struct net {
+	struct ns_common ns;
+};
+
+typedef struct {
+	struct net *net;
+} possible_net_t;
+
+struct net_device {
+	possible_net_t nd_net;
+};
+
+struct sock {
+	struct sock_cgroup_data sk_cgrp_data;
+	int sk_err;
+};
+
+struct inet_sock {
+	struct sock sk;
+};
+
+struct inet_connection_sock {
+	struct inet_sock icsk_inet;
+};
+
+struct tcp_sock {
+	struct inet_connection_sock inet_conn;
+	__u64 bytes_sent;     /* payload bytes transmitted, retransmissions included */
+	__u64 bytes_retrans;  /* payload bytes retransmitted */
+	__u64 bytes_received; /* sequence space received: payload, plus 1 for a FIN */
+};
+
+struct sk_buff {
+	struct sock *sk;
+	struct net_device *dev;
+};
+
+#pragma clang attribute pop
+
+enum skb_drop_reason {
+	SKB_NOT_DROPPED_YET = 0,
+	SKB_CONSUMED = 1,
+	SKB_DROP_REASON_NOT_SPECIFIED = 2,
+	SKB_DROP_REASON_BPF_CGROUP_EGRESS = 3,
+	SKB_DROP_REASON_MAX = 4,
+};
+
+#endif
