@@ -35,7 +35,8 @@ ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -I. -I$(OUTPUT) -I$(OUT
 # paid for again at each container start. --as-needed keeps each binary to what it uses.
 LIBBPF_A := $(shell $(PKG_CONFIG) --variable=libdir libbpf 2>/dev/null)/libbpf.a
 LDLIBS := -Wl,--as-needed $(LIBBPF_A) -Wl,-Bstatic -lelf -lz -ljson-c -Wl,-Bdynamic \
-	$(shell $(PKG_CONFIG) --libs libprotobuf-c 2>/dev/null) -lcap
+	$(shell $(PKG_CONFIG) --libs libprotobuf-c 2>/dev/null) -lcap \
+	$(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) -mcpu=v3 \
 	-I/usr/include/$(MULTIARCH) -Ibpf
 
@@ -79,6 +80,7 @@ $(BIN)/weir-hook: $(OUTPUT)/hooks/weir-hook.o $(LIBWEIR) | $(BIN)
 	$(Q)$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
 
 CLI_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard cli/*.c))
+$(BIN)/weir: LDLIBS += $(shell $(PKG_CONFIG) --libs ncurses 2>/dev/null || echo -lncurses)
 $(BIN)/weir: $(CLI_OBJS) $(LIBWEIR) | $(BIN)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@

@@ -21,6 +21,8 @@ static void usage(FILE *f)
 		   "  stats [ID]             packets, bytes and drops of one or every endpoint\n"
 		   "  policy check -a K=V... validate annotations as the hook would, offline\n"
 		   "  gc                     remove what vanished containers left behind\n"
+		   "  metrics                Prometheus metrics (--listen ADDR: serve over HTTP)\n"
+		   "  top                    live per-container rates, drops, retransmits, RTT\n"
 		   "\n"
 		   "--json prints machine-readable output. ID may be a unique prefix.\n");
 }
@@ -46,8 +48,10 @@ int main(int argc, char **argv)
 		int (*fn)(struct cli *, int, char **);
 		bool needs_ctx;
 	} cmds[] = {
-		{"status", cmd_status, true}, {"list", cmd_list, true}, {"stats", cmd_stats, true},
-		{"policy", cmd_policy, true}, {"gc", cmd_gc, true},
+		{"status", cmd_status, true}, {"list", cmd_list, true},
+		{"stats", cmd_stats, true},   {"policy", cmd_policy, true},
+		{"gc", cmd_gc, true},	      {"metrics", cmd_metrics, true},
+		{"top", cmd_top, true},
 	};
 	enum weir_log_level level = WEIR_LOG_WARN;
 	struct cli cli = {};

@@ -46,7 +46,8 @@ base=(make gcc clang llvm pkg-config libelf-dev zlib1g-dev libjson-c-dev libcap-
 	libcmocka-dev libprotobuf-c-dev protobuf-c-compiler libmicrohttpd-dev
 	iproute2 iputils-ping nftables iperf3 busybox-static runc jq bc
 	podman netavark aardvark-dns iptables socat python3 ncat
-	containernetworking-plugins python3-grpcio python3-protobuf protobuf-compiler)
+	containernetworking-plugins python3-grpcio python3-protobuf protobuf-compiler
+	libncurses-dev curl tmux python3-prometheus-client)
 bp=(libbpf-dev bpftool)
 
 all_installed() {

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Prometheus metrics: every endpoint's counters (shared/stats.c, the form `weir stats --json`
+ * prints) rendered in the text exposition format 0.0.4.
+ */
+#ifndef WEIR_METRICS_H
+#define WEIR_METRICS_H
+
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+struct weir_ctx;
+
+#define WEIR_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/*
+ * Read every endpoint (running, and stopped ones still within their retention) and render
+ * them. On success *text is a NUL-terminated malloc'd buffer of *len bytes; free() it.
+ * Not thread-safe on one ctx: callers sharing a ctx between threads serialise the calls.
+ */
+int weir_metrics_render(struct weir_ctx *ctx, char **text, size_t *len);
+
+/*
+ * The same from data already collected: stats is a weir_stats_collect() array, node an object
+ * of node-level values (any of datapath_loaded, endpoints_running, endpoints_stopped,
+ * events_lost; NULL or absent keys: no series).
+ */
+int weir_metrics_render_json(struct json_object *stats, struct json_object *node, char **text,
+			     size_t *len);
+
+#endif
