@@ -7,7 +7,7 @@
 #
 # Peer targets (on the peer netns's lo): A = 10.211.0.1 / fd78:a::1, B = 10.212.0.1 /
 # fd78:b::1, and 10.220.I.1 / fd78:20:I::1 (I = 0..7) for the parallel test.
-# Servers in the peer: tcp 8080 8000 8005 8010, udp sink 5000 5001, udp echo 5353.
+# Servers in the peer: tcp 8080 8000 8005 8010, udp sink 5000 5001, udp echo 5353 (on A).
 
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib/common.sh
@@ -25,7 +25,10 @@ for port in 8080 8000 8005 8010; do
 done
 peer_server "$E2E_TMP/peer-udp5000.log" udp-sink 5000
 peer_server "$E2E_TMP/peer-udp5001.log" udp-sink 5001
-peer_server "$E2E_TMP/peer-udp5353.log" udp-echo-server 5353
+# Echo servers bound to A (the peer is multi-homed: a wildcard-bound server would answer
+# from its veth address, which is no reply to a flow to A).
+peer_server "$E2E_TMP/peer-udp5353-4.log" udp-echo-server 5353 "$PEER_A4"
+peer_server "$E2E_TMP/peer-udp5353-6.log" udp-echo-server 5353 "$PEER_A6"
 
 A4=$PEER_A4 B4=$PEER_B4 A6=$PEER_A6 B6=$PEER_B6
 EPERM_MAX_MS=200 # "at once": a dropped SYN would take the full connect timeout (2000 ms)

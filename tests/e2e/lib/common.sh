@@ -14,7 +14,7 @@
 E2E_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 E2E_DIR=$(dirname "$E2E_LIB")
 REPO=$(cd "$E2E_DIR/../.." && pwd)
-OUTPUT=${OUTPUT:-$REPO/.output}
+OUTPUT=${WEIR_OUTPUT:-${OUTPUT:-$REPO/.output}}
 case $OUTPUT in /*) ;; *) OUTPUT=$REPO/$OUTPUT ;; esac
 BIN=$OUTPUT/bin
 WEIR_HOOK=${WEIR_HOOK:-$BIN/weir-hook}

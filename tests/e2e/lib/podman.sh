@@ -116,9 +116,17 @@ podman_init() {
 
 podman_name() { echo "$E2E_PREFIX-$1"; }
 
+# podman 4.3 parses --annotation as a CSV list: a value with a comma (tcp/80,udp/53) must be
+# one quoted CSV field, with its own double quotes doubled.
+_pod_ann() {
+	local v=${1//\"/\"\"}
+	printf '"%s"' "$v"
+}
+
 # podman_run NAME [options] -- CMD...   (detached; prints nothing; returns podman's status)
 #   --egress V / --ingress V / --mode V / --ann K=V   annotations
 #   --ip4 A / --ip6 A   fixed addresses
+#   --sysctl K=V / --cap-add CAP   passed to podman run
 #   --fg         run in the foreground and wait (stdout/stderr in $E2E_TMP/NAME.{out,err})
 #   --rm         remove the container when it exits
 # stderr of podman itself goes to $E2E_TMP/NAME.err.
@@ -131,12 +139,13 @@ podman_run() {
 	local fg=0
 	while [ $# -gt 0 ]; do
 		case $1 in
-		--egress) args+=(--annotation "egress.weir.io=$2"); shift 2 ;;
-		--ingress) args+=(--annotation "ingress.weir.io=$2"); shift 2 ;;
-		--mode) args+=(--annotation "policy-mode.weir.io=$2"); shift 2 ;;
-		--ann) args+=(--annotation "$2"); shift 2 ;;
+		--egress) args+=(--annotation "$(_pod_ann "egress.weir.io=$2")"); shift 2 ;;
+		--ingress) args+=(--annotation "$(_pod_ann "ingress.weir.io=$2")"); shift 2 ;;
+		--mode) args+=(--annotation "$(_pod_ann "policy-mode.weir.io=$2")"); shift 2 ;;
+		--ann) args+=(--annotation "$(_pod_ann "$2")"); shift 2 ;;
 		--ip4) args+=(--ip "$2"); shift 2 ;;
 		--ip6) args+=(--ip6 "$2"); shift 2 ;;
+		--sysctl | --cap-add) args+=("$1" "$2"); shift 2 ;;
 		--fg) fg=1; shift ;;
 		--rm) args+=(--rm); shift ;;
 		--) shift; break ;;
@@ -156,8 +165,9 @@ podman_exec() {
 	"$PODMAN" exec "$(podman_name "$name")" "$@"
 }
 
+# The lookups below print nothing (and succeed) for a container that does not exist.
 podman_id() {
-	"$PODMAN" inspect -f '{{.Id}}' "$(podman_name "$1")"
+	"$PODMAN" inspect -f '{{.Id}}' "$(podman_name "$1")" 2>/dev/null || true
 }
 
 podman_state() {
@@ -165,20 +175,21 @@ podman_state() {
 }
 
 podman_ip4() {
-	"$PODMAN" inspect -f "{{(index .NetworkSettings.Networks \"$POD_NET\").IPAddress}}" "$(podman_name "$1")"
+	"$PODMAN" inspect -f "{{(index .NetworkSettings.Networks \"$POD_NET\").IPAddress}}" "$(podman_name "$1")" 2>/dev/null || true
 }
 
 podman_ip6() {
 	"$PODMAN" inspect -f "{{(index .NetworkSettings.Networks \"$POD_NET\").GlobalIPv6Address}}" \
-		"$(podman_name "$1")"
+		"$(podman_name "$1")" 2>/dev/null || true
 }
 
 # cgroup v2 directory of a running container
 podman_cgroup() {
 	local pid cg
-	pid=$("$PODMAN" inspect -f '{{.State.Pid}}' "$(podman_name "$1")")
-	cg=$(awk -F: '$1 == "0" { print $3 }' "/proc/$pid/cgroup")
-	echo "$(cgroup2_mount)$cg"
+	pid=$("$PODMAN" inspect -f '{{.State.Pid}}' "$(podman_name "$1")" 2>/dev/null || true)
+	[ -n "$pid" ] && [ "$pid" != 0 ] || return 0
+	cg=$(awk -F: '$1 == "0" { print $3 }' "/proc/$pid/cgroup" 2>/dev/null || true)
+	[ -z "$cg" ] || echo "$(cgroup2_mount)$cg"
 }
 
 # IPv6 addresses of a container no longer tentative (DAD is off, but be sure).
@@ -187,7 +198,7 @@ podman_wait_v6() {
 }
 _podman_v6_ready() {
 	local flags
-	flags=$(podman_exec "$1" cat /proc/net/if_inet6 | awk '$6 == "eth0" && $1 !~ /^fe80/ { print $5 }')
+	flags=$(podman_exec "$1" cat /proc/net/if_inet6 2>/dev/null | awk '$6 == "eth0" && $1 !~ /^fe80/ { print $5 }')
 	[ -n "$flags" ] || return 1
 	local f
 	for f in $flags; do
@@ -212,7 +223,7 @@ podman_peers() {
 	done
 }
 _podman_listening() {
-	[ "$("$PODMAN" logs "$(podman_name "$1")" 2>/dev/null | grep -c '^listening')" -ge 7 ]
+	[ "$("$PODMAN" logs "$(podman_name "$1")" 2>/dev/null | grep -c '^listening')" -ge "${2:-7}" ]
 }
 
 # podman_stop NAME: stop and remove (podman runs the poststop hooks).

@@ -7,5 +7,7 @@ $(OUTPUT)/bin/wtool: tests/e2e/tools/wtool.c | $(OUTPUT)/bin
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(WTOOL_CFLAGS) $< -o $@
 
+TEST_TOOLS += $(OUTPUT)/bin/wtool
+
 .PHONY: wtool
 wtool: $(OUTPUT)/bin/wtool

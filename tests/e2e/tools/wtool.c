@@ -11,14 +11,15 @@
  *   wtool udp-send ADDR PORT COUNT SIZE          exactly COUNT datagrams of SIZE payload bytes
  *   wtool udp-rr ADDR PORT [timeout_ms]          one datagram, expect it echoed
  *   wtool ping ADDR COUNT [SIZE] [timeout_ms]    ICMP/ICMPv6 echo (datagram socket, raw fallback)
- *   wtool tcp-server PORT                        accept, read all, reply "received N"
- *   wtool udp-echo-server PORT                   echo every datagram
- *   wtool udp-sink PORT                          print one line per datagram received
+ *   wtool tcp-server PORT [BIND]                 accept, read all, reply "received N"
+ *   wtool udp-echo-server PORT [BIND]            echo every datagram
+ *   wtool udp-sink PORT [BIND]                   print one line per datagram received
  *
  * Clients print one line whose first word is "ok" or the errno name (EPERM, ETIMEDOUT,
  * ECONNREFUSED, ...) and exit with a code that tells them apart (see enum below). The elapsed
  * time of the operation goes to stderr as "elapsed_ms=N". Servers listen on [::] (dual stack,
- * falling back to IPv4 only) and exit by themselves after WTOOL_LIFETIME seconds (default 900).
+ * falling back to IPv4 only) or on BIND, the one address they then answer from, and exit by
+ * themselves after WTOOL_LIFETIME seconds (default 900).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -123,7 +124,7 @@ static void __attribute__((noreturn)) usage(void)
 		"       wtool udp-send ADDR PORT COUNT SIZE\n"
 		"       wtool udp-rr ADDR PORT [timeout_ms]\n"
 		"       wtool ping ADDR COUNT [SIZE] [timeout_ms]\n"
-		"       wtool tcp-server PORT | udp-echo-server PORT | udp-sink PORT\n");
+		"       wtool tcp-server|udp-echo-server|udp-sink PORT [BIND_ADDR]\n");
 	exit(WT_USAGE);
 }
 
@@ -485,10 +486,25 @@ static int cmd_ping(int argc, char **argv)
 	return received == count ? WT_OK : received == 0 ? WT_ETIMEDOUT : WT_NOREPLY;
 }
 
-static int server_socket(int type, int port)
+/* A server on [::]:PORT (dual stack, else 0.0.0.0), or on BIND:PORT when given: a server
+ * bound to one address of a multi-homed host also answers from that address. */
+static int server_socket(int type, int port, const char *bind_addr)
 {
-	int fd = socket(AF_INET6, type | SOCK_CLOEXEC, 0);
-	int one = 1, zero = 0;
+	int one = 1, zero = 0, fd;
+	if (bind_addr) {
+		struct sockaddr_storage ss;
+		socklen_t len = parse_addr(bind_addr, port, &ss);
+		fd = socket(ss.ss_family, type | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			fail(errno, "socket");
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (ss.ss_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		if (bind(fd, (struct sockaddr *)&ss, len) < 0)
+			fail(errno, "bind");
+		goto bound;
+	}
+	fd = socket(AF_INET6, type | SOCK_CLOEXEC, 0);
 	if (fd >= 0) {
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -508,7 +524,8 @@ static int server_socket(int type, int port)
 bound:
 	if (type == SOCK_STREAM && listen(fd, 128) < 0)
 		fail(errno, "listen");
-	printf("listening %s/%d\n", type == SOCK_STREAM ? "tcp" : "udp", port);
+	printf("listening %s/%d%s%s\n", type == SOCK_STREAM ? "tcp" : "udp", port,
+	       bind_addr ? " on " : "", bind_addr ? bind_addr : "");
 	fflush(stdout);
 	return fd;
 }
@@ -522,12 +539,12 @@ static void lifetime(void)
 
 static int cmd_tcp_server(int argc, char **argv)
 {
-	if (argc != 1)
+	if (argc < 1 || argc > 2)
 		usage();
 	lifetime();
 	signal(SIGCHLD, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
-	int lfd = server_socket(SOCK_STREAM, (int)num(argv[0], 1, 65535));
+	int lfd = server_socket(SOCK_STREAM, (int)num(argv[0], 1, 65535), argc > 1 ? argv[1] : NULL);
 	for (;;) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
@@ -570,10 +587,10 @@ static int cmd_tcp_server(int argc, char **argv)
 
 static int udp_server(int argc, char **argv, int echo)
 {
-	if (argc != 1)
+	if (argc < 1 || argc > 2)
 		usage();
 	lifetime();
-	int fd = server_socket(SOCK_DGRAM, (int)num(argv[0], 1, 65535));
+	int fd = server_socket(SOCK_DGRAM, (int)num(argv[0], 1, 65535), argc > 1 ? argv[1] : NULL);
 	static char buf[65536];
 	for (;;) {
 		struct sockaddr_storage ss;
