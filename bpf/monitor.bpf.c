@@ -19,6 +19,7 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* TCP states (include/net/tcp_states.h) */
+#define WEIR_TCP_ESTABLISHED 1
 #define WEIR_TCP_SYN_SENT   2
 #define WEIR_TCP_FIN_WAIT2  5
 #define WEIR_TCP_CLOSE	    7
@@ -62,6 +63,8 @@ struct weir_sk {
 	__u8 established;
 	__u8 peer_fin; /* the peer's FIN arrived: bytes_received counts it as one byte */
 	__u8 pad;
+	__u32 srtt_us; /* the last estimate while data flowed, before the closing handshake */
+	__u32 pad2;
 };
 
 struct {
@@ -123,7 +126,7 @@ static __always_inline void flow_end(struct bpf_sock_ops *skops, struct bpf_sock
 	}
 	ev.segs_out = skops->data_segs_out;
 	ev.segs_in = skops->data_segs_in;
-	ev.srtt_us = skops->srtt_us >> 3;
+	ev.srtt_us = st->srtt_us;
 	ev.retrans = skops->total_retrans;
 	ev.cookie = bpf_get_socket_cookie(skops);
 	weir_event_publish(&ev, ev.cookie);
@@ -195,9 +198,15 @@ int weir_sockops(struct bpf_sock_ops *skops)
 							 BPF_SOCK_OPS_RETRANS_CB_FLAG);
 		break;
 	case BPF_SOCK_OPS_RTT_CB:
-		/* srtt_us is the kernel's smoothed RTT << 3; 0 means no estimate yet */
-		if (skops->srtt_us)
-			weir_hist_add(&ts->srtt, skops->srtt_us >> 3);
+		/*
+		 * srtt_us is the kernel's smoothed RTT << 3; 0 means no estimate yet. Samples of
+		 * the closing handshake measure how fast the peer closes, not the path.
+		 */
+		if (skops->srtt_us &&
+		    (skops->state == WEIR_TCP_ESTABLISHED || skops->state == WEIR_TCP_CLOSE_WAIT)) {
+			st->srtt_us = skops->srtt_us >> 3;
+			weir_hist_add(&ts->srtt, st->srtt_us);
+		}
 		break;
 	case BPF_SOCK_OPS_RETRANS_CB:
 		/* args: first sequence, segments, tcp_transmit_skb's result */
