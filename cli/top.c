@@ -209,7 +209,8 @@ static int sample(struct cli *cli, struct view *v)
 		v->running++;
 		n++;
 		copy_str(rw->id, sizeof(rw->id), ep, "id");
-		copy_str(rw->name, sizeof(rw->name), ep, "name");
+		/* runc has no names: its ids are the names people gave */
+		copy_str(rw->name, sizeof(rw->name), ep, weir_json_str(ep, "name") ? "name" : "id");
 		if (weir_json_str(ep, "pod_name"))
 			snprintf(rw->pod, sizeof(rw->pod), "%s/%s",
 				 weir_json_str(ep, "pod_namespace") ?: "",
