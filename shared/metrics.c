@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "ctx.h"
+#include "events.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
@@ -450,6 +451,13 @@ static const struct family fam_lost = {
 	NULL,
 	{}};
 
+static const struct family fam_sent = {
+	"weir_events_sent_total",
+	"counter",
+	"Flow and drop events the kernel delivered to the ring buffer.",
+	NULL,
+	{}};
+
 static void render_node(struct render *r, struct json_object *node)
 {
 	struct json_object *v;
@@ -465,6 +473,9 @@ static void render_node(struct render *r, struct json_object *node)
 	    json_object_is_type(v, json_type_boolean))
 		sample(r, &fam_loaded, NULL, NULL, NULL, NULL, NULL, NULL,
 		       json_object_get_boolean(v) ? "1" : "0");
+	r->header_done = false;
+	if (get_u64(node, "events_sent", &n))
+		sample_u64(r, &fam_sent, NULL, NULL, NULL, NULL, NULL, n);
 	r->header_done = false;
 	if (get_u64(node, "events_lost", &n))
 		sample_u64(r, &fam_lost, NULL, NULL, NULL, NULL, NULL, n);
@@ -540,13 +551,8 @@ int weir_metrics_render(struct weir_ctx *ctx, char **text, size_t *len)
 	r = weir_stats_collect(ctx, &stats);
 	if (r)
 		return r;
-	/*
-	 * Node-level values. When shared/ has weir_node_stats(), take them from there (it adds
-	 * datapath_loaded and events_lost; render_node() already renders every key):
-	 *
-	 *	if (weir_node_stats(ctx, &node))
-	 *		node = node_from_stats(stats);
-	 */
-	node = node_from_stats(stats);
+	/* node-level values; the endpoint list alone still gives the counts if that fails */
+	if (weir_node_stats(ctx, &node) || !node)
+		node = node_from_stats(stats);
 	return weir_metrics_render_json(stats, node, text, len);
 }

@@ -23,8 +23,8 @@ int weir_metrics_render(struct weir_ctx *ctx, char **text, size_t *len);
 
 /*
  * The same from data already collected: stats is a weir_stats_collect() array, node an object
- * of node-level values (any of datapath_loaded, endpoints_running, endpoints_stopped,
- * events_lost; NULL or absent keys: no series).
+ * of node-level values, weir_node_stats()'s form (any of datapath_loaded, endpoints_running,
+ * endpoints_stopped, events_sent, events_lost; NULL or absent keys: no series).
  */
 int weir_metrics_render_json(struct json_object *stats, struct json_object *node, char **text,
 			     size_t *len);

@@ -205,6 +205,10 @@ g = {s.labels.get("state"): s.value for s in fams["weir_endpoints"].samples} if 
 check(g.get("running") == running and g.get("stopped") == stopped,
       "weir_endpoints{state} = %d running, %d stopped, as weir stats --json" % (running, stopped),
       "metrics: %s" % g)
+node = {n: fams[n].samples[0].value for n in ("weir_datapath_loaded", "weir_events_lost", "weir_events_sent")
+        if n in fams and fams[n].samples}
+check(node.get("weir_datapath_loaded") == 1 and "weir_events_lost" in node,
+      "node metrics: weir_datapath_loaded 1, weir_events_lost_total present", "%s" % node)
 res.append("UDP_EGRESS %s %s" % (num(series("weir_packets", direction="egress", protocol="udp")),
                                  num(series("weir_bytes", direction="egress", protocol="udp"))))
 res.append("DENIED_EGRESS %s" % num(series("weir_denied_connects", direction="egress")))
