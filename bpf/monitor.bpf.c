@@ -260,9 +260,15 @@ int BPF_PROG(weir_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 
 	if ((__u32)reason <= (__u32)bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED))
 		return 0;
-	/* weir's own policy drops are counted as such already */
+	/*
+	 * weir's own policy drops are counted as such already: at egress the kernel names them
+	 * BPF_CGROUP_EGRESS, at ingress SOCKET_FILTER (the cgroup program runs in sk_filter).
+	 */
 	if (bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_BPF_CGROUP_EGRESS) &&
 	    reason == bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_BPF_CGROUP_EGRESS))
+		return 0;
+	if (bpf_core_enum_value_exists(enum skb_drop_reason, SKB_DROP_REASON_SOCKET_FILTER) &&
+	    reason == bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_SOCKET_FILTER))
 		return 0;
 	ep = drop_ep(skb);
 	if (!ep)

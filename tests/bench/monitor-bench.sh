@@ -1,0 +1,122 @@
+#!/bin/bash
+# Monitoring cost and the flow consumer's capacity, measured against baselines of the same
+# run (not a test: nothing passes or fails).
+#
+#   1. TCP throughput (iperf3) and TCP request/response latency (sockperf ping-pong) of a
+#      container with monitor.weir.io=flows, divided by the same with weir attached and
+#      monitor.weir.io=off.
+#   2. Connections per second with every connection producing a flow event while
+#      `weir flows --follow` reads them, and how many events were lost.
+#
+# Usage: tests/bench/monitor-bench.sh [--rounds N] [--seconds S]   (root, after make)
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+OUT=${OUTPUT:-.output}
+HOOK=$ROOT/$OUT/bin/weir-hook
+WEIR=$ROOT/$OUT/bin/weir
+ROUNDS=3
+SECS=3
+while [ $# -gt 0 ]; do
+	case $1 in
+	--rounds) ROUNDS=$2; shift 2 ;;
+	--seconds) SECS=$2; shift 2 ;;
+	*) echo "monitor-bench: unknown option $1" >&2; exit 2 ;;
+	esac
+done
+[ "$(id -u)" = 0 ] || { echo "monitor-bench: run as root" >&2; exit 1; }
+command -v sockperf >/dev/null || apt-get install -y -q sockperf >/dev/null
+
+TMP=$(mktemp -d /tmp/weir-mbench.XXXXXX)
+P=wmb$$
+CG2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+CG=$CG2/$P
+cleanup() {
+	set +e
+	[ -f "$TMP/stop.json" ] && "$HOOK" poststop <"$TMP/stop.json" >/dev/null 2>&1
+	for p in ${PIDS:-}; do kill "$p" 2>/dev/null; done
+	for p in $(ip netns pids "$P-s" 2>/dev/null) $(ip netns pids "$P-c" 2>/dev/null); do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	ip netns del "$P-c" 2>/dev/null
+	ip netns del "$P-s" 2>/dev/null
+	rmdir "$CG" 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+gcc -O2 -o "$TMP/connload" tests/bench/connload.c
+ip netns add "$P-c"
+ip netns add "$P-s"
+ip link add mb0 netns "$P-c" type veth peer name mb1 netns "$P-s"
+ip -n "$P-c" addr add 10.124.0.1/24 dev mb0
+ip -n "$P-s" addr add 10.124.0.2/24 dev mb1
+for ns in "$P-c" "$P-s"; do ip -n "$ns" link set lo up; done
+ip -n "$P-c" link set mb0 up
+ip -n "$P-s" link set mb1 up
+ip netns exec "$P-s" sh -c 'while :; do iperf3 -s -1 >/dev/null 2>&1 || sleep 0.1; done' &
+PIDS="$!"
+ip netns exec "$P-s" sockperf server --tcp -i 10.124.0.2 -p 11111 >/dev/null 2>&1 &
+PIDS="$PIDS $!"
+ip netns exec "$P-s" "$TMP/connload" server 12000 >/dev/null &
+PIDS="$PIDS $!"
+mkdir -p "$CG"
+sh -c "echo \$\$ > $CG/cgroup.procs; exec sleep 100000" &
+SLEEPER=$!
+PIDS="$PIDS $SLEEPER"
+sleep 0.5
+mkdir -p "$TMP/bundle"
+printf '{"ociVersion":"1.0.2","id":"%s","status":"creating","pid":%d,"bundle":"%s"}' "$P" "$SLEEPER" "$TMP/bundle" >"$TMP/start.json"
+printf '{"ociVersion":"1.0.2","id":"%s","status":"stopped","bundle":"%s"}' "$P" "$TMP/bundle" >"$TMP/stop.json"
+
+attach() { # MONITOR
+	jq -n --arg m "$1" '{ociVersion: "1.0.2", annotations: {"egress.weir.io": "allow 10.124.0.0/24", "monitor.weir.io": $m}}' >"$TMP/bundle/config.json"
+	"$HOOK" createRuntime <"$TMP/start.json"
+}
+detach() { "$HOOK" poststop <"$TMP/stop.json"; }
+in_ctr() { sh -c "echo \$\$ > $CG/cgroup.procs; exec ip netns exec $P-c \"\$@\"" sh "$@"; }
+
+tput_once() {
+	in_ctr iperf3 -c 10.124.0.2 -t "$SECS" -J 2>/dev/null | jq '.end.sum_received.bits_per_second / 1e9'
+}
+rr_once() { # "p50 p99" one-way latency in us, as sockperf reports them
+	in_ctr sockperf ping-pong --tcp -i 10.124.0.2 -p 11111 -t "$SECS" 2>&1 |
+		awk '/percentile 50.000/ { p50 = $NF } /percentile 99.000/ { p99 = $NF } END { print p50, p99 }'
+}
+
+: >"$TMP/t.off"; : >"$TMP/t.on"; : >"$TMP/l.off"; : >"$TMP/l.on"; : >"$TMP/l99.off"; : >"$TMP/l99.on"
+for _ in $(seq "$ROUNDS"); do
+	for m in off flows; do
+		attach "$m"
+		f=$([ "$m" = off ] && echo off || echo on)
+		tput_once >>"$TMP/t.$f"
+		read -r p50 p99 < <(rr_once)
+		echo "$p50" >>"$TMP/l.$f"
+		echo "$p99" >>"$TMP/l99.$f"
+		detach
+	done
+done
+T0=$(median <"$TMP/t.off"); T1=$(median <"$TMP/t.on")
+L0=$(median <"$TMP/l.off"); L1=$(median <"$TMP/l.on")
+M0=$(median <"$TMP/l99.off"); M1=$(median <"$TMP/l99.on")
+printf 'throughput (iperf3 %ss, median of %d): monitor off %.2f Gbit/s, flows %.2f Gbit/s, ratio %.3f\n' "$SECS" "$ROUNDS" "$T0" "$T1" "$(echo "$T1 / $T0" | bc -l)"
+printf 'TCP_RR latency p50 (sockperf ping-pong): monitor off %.2f us, flows %.2f us, ratio %.3f\n' "$L0" "$L1" "$(echo "$L1 / $L0" | bc -l)"
+printf 'TCP_RR latency p99: monitor off %.2f us, flows %.2f us, ratio %.3f\n' "$M0" "$M1" "$(echo "$M1 / $M0" | bc -l)"
+
+# ---- flow consumer capacity ----
+attach flows
+lost0=$("$WEIR" status --json | jq '.events_lost')
+sent0=$("$WEIR" status --json | jq '.events_sent')
+"$WEIR" flows --follow --json "$P" >"$TMP/flows.out" &
+READER=$!
+sleep 0.5
+read -r done failed secs < <(in_ctr "$TMP/connload" client 10.124.0.2 12000 "$SECS")
+sleep 1
+kill "$READER"; wait "$READER" 2>/dev/null || true
+lost1=$("$WEIR" status --json | jq '.events_lost')
+sent1=$("$WEIR" status --json | jq '.events_sent')
+got=$(grep -c '"type":"flow"' "$TMP/flows.out" || true)
+printf 'flow consumer: %d connections in %.2f s (%.0f/s, %d failed); reader got %d flow events; events lost meanwhile: %d (ring delivered %d)\n' \
+	"$done" "$secs" "$(echo "$done / $secs" | bc -l)" "$failed" "$got" $((lost1 - lost0)) $((sent1 - sent0))
+detach
