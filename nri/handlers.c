@@ -9,6 +9,12 @@
  *   RemoveContainer  detach again if StopContainer was missed
  *   RemovePodSandbox forget the pod
  *   Synchronize      remember every pod, (re)attach running containers with weir annotations
+ *                    (containers started while weir-nri was away), detach endpoints weir-nri
+ *                    made for containers the runtime no longer runs
+ *
+ * While weir-nri is not connected the runtime does not wait for it: a container started then
+ * runs unenforced until the next Synchronize attaches it. Containers attached before keep
+ * their enforcement throughout (links and maps are pinned).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -17,10 +23,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cgroup.h"
+#include "ctx.h"
 #include "handlers.h"
 #include "nri_log.h"
-
-#define CGROUP_ROOT "/sys/fs/cgroup"
 
 struct pod_rec {
 	char *id;
@@ -34,10 +40,13 @@ struct pod_rec {
 
 struct weir_nri {
 	struct weir_ctx *ctx;
+	char cgroot[PATH_MAX]; /* cgroup v2 mount point, "" when there is none */
 	struct pod_rec *pods;
 	size_t npods, cap;
 	unsigned gen;
 	int in_sync;
+	char **live; /* containers the runtime listed in the current Synchronize */
+	size_t nlive, live_cap;
 };
 
 static void freep(void *p)
@@ -60,6 +69,41 @@ static void pod_rec_clear(struct pod_rec *r)
 	memset(r, 0, sizeof(*r));
 }
 
+static void live_clear(struct weir_nri *w)
+{
+	for (size_t i = 0; i < w->nlive; i++)
+		free(w->live[i]);
+	free(w->live);
+	w->live = NULL;
+	w->nlive = w->live_cap = 0;
+}
+
+static int live_add(struct weir_nri *w, const char *id)
+{
+	if (w->nlive == w->live_cap) {
+		size_t ncap = w->live_cap ? w->live_cap * 2 : 64;
+		char **nl = realloc(w->live, ncap * sizeof(*nl));
+
+		if (!nl)
+			return -ENOMEM;
+		w->live = nl;
+		w->live_cap = ncap;
+	}
+	w->live[w->nlive] = strdup(id);
+	if (!w->live[w->nlive])
+		return -ENOMEM;
+	w->nlive++;
+	return 0;
+}
+
+static int live_has(const struct weir_nri *w, const char *id)
+{
+	for (size_t i = 0; i < w->nlive; i++)
+		if (!strcmp(w->live[i], id))
+			return 1;
+	return 0;
+}
+
 int weir_nri_new(struct weir_nri **out, struct weir_ctx *ctx)
 {
 	struct weir_nri *w = calloc(1, sizeof(*w));
@@ -67,6 +111,11 @@ int weir_nri_new(struct weir_nri **out, struct weir_ctx *ctx)
 	if (!w)
 		return -ENOMEM;
 	w->ctx = ctx;
+	if (weir_cgroup2_mount(w->cgroot, sizeof(w->cgroot))) {
+		w->cgroot[0] = '\0';
+		nri_warn("no cgroup v2 mount found: containers are attached by their pid's cgroup "
+			 "only");
+	}
 	*out = w;
 	return 0;
 }
@@ -78,6 +127,7 @@ void weir_nri_free(struct weir_nri *w)
 	for (size_t i = 0; i < w->npods; i++)
 		pod_rec_clear(&w->pods[i]);
 	free(w->pods);
+	live_clear(w);
 	free(w);
 }
 
@@ -219,57 +269,54 @@ static int resolve(struct weir_nri *w, const Nri__PodSandbox *pod, const Nri__Co
 					ctr ? ctr->name : NULL, out, nout, err);
 }
 
-int weir_nri_cgroup_dir(const char *cgroups_path, const char *root, char *out, size_t outsz)
+/* The annotation a resolved entry came from: "egress.weir.io/container.app" for the
+ * "egress.weir.io" it resolved to (resolution keeps the inputs' value strings). */
+static const char *origin_key(const struct weir_kv *e, const struct weir_kv *pod, size_t npod,
+			      const struct weir_kv *ctr, size_t nctr)
 {
-	const char *c1, *c2;
-	size_t off;
-	int n;
+	for (size_t i = 0; i < nctr; i++)
+		if (ctr[i].value == e->value)
+			return ctr[i].key;
+	for (size_t i = 0; i < npod; i++)
+		if (pod[i].value == e->value)
+			return pod[i].key;
+	return e->key;
+}
 
-	if (!cgroups_path || !*cgroups_path)
-		return -EINVAL;
-	if (cgroups_path[0] == '/') {
-		n = snprintf(out, outsz, "%s%s", root, cgroups_path);
-		return n < 0 || (size_t)n >= outsz ? -ENAMETOOLONG : 0;
-	}
-	/* systemd driver: "slice:prefix:name" -> slice hierarchy + "/prefix-name.scope" */
-	c1 = strchr(cgroups_path, ':');
-	c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-	if (!c1 || !c2 || strchr(c2 + 1, ':') || !c2[1])
-		return -EINVAL;
-	n = snprintf(out, outsz, "%s", root);
-	if (n < 0 || (size_t)n >= outsz)
-		return -ENAMETOOLONG;
-	off = (size_t)n;
-	if (c1 != cgroups_path && strncmp(cgroups_path, "-.slice", (size_t)(c1 - cgroups_path))) {
-		size_t slen = (size_t)(c1 - cgroups_path);
-		const char *dash;
+/* Resolve and validate a pod's (ctr NULL) or a container's effective weir annotations. A bad
+ * one is reported under the key the user wrote. */
+static int check_effective(struct weir_nri *w, const Nri__PodSandbox *pod,
+			   const Nri__Container *ctr, struct weir_error *err)
+{
+	_cleanup_free_ struct weir_kv *pkv = NULL, *ckv = NULL, *kv = NULL;
+	const struct weir_kv *pview;
+	size_t npod, nctr = ctr ? ctr->n_annotations : 0, n = 0;
+	int r;
 
-		if (slen <= 6 || strncmp(c1 - 6, ".slice", 6))
-			return -EINVAL;
-		/* "a-b-c.slice" lives in a.slice/a-b.slice/a-b-c.slice */
-		for (dash = cgroups_path;; dash++) {
-			dash = memchr(dash, '-', (size_t)(c1 - 6 - dash));
-			if (!dash)
-				break;
-			if (dash == cgroups_path || dash[-1] == '-' || dash + 1 == c1 - 6)
-				return -EINVAL;
-			n = snprintf(out + off, outsz - off, "/%.*s.slice",
-				     (int)(dash - cgroups_path), cgroups_path);
-			if (n < 0 || (size_t)n >= outsz - off)
-				return -ENAMETOOLONG;
-			off += (size_t)n;
+	r = pod_kv(w, pod, &pkv, &npod, &pview);
+	if (!r && ctr)
+		r = ctr_kv(ctr, &ckv);
+	if (r)
+		return weir_error_set(err, r, "weir: out of memory");
+	r = weir_annotations_resolve(pview, npod, ckv, nctr, ctr ? ctr->name : NULL, &kv, &n, err);
+	if (r || !n)
+		return r;
+	r = weir_annotations_check(w->ctx, kv, n, err);
+	for (size_t i = 0; r && i < n; i++) {
+		size_t klen = strlen(kv[i].key);
+		const char *orig;
+		char msg[WEIR_ERROR_MAX];
+
+		if (strncmp(err->msg, kv[i].key, klen) || err->msg[klen] != ':')
+			continue;
+		orig = origin_key(&kv[i], pview, npod, ckv, nctr);
+		if (strcmp(orig, kv[i].key)) {
+			snprintf(msg, sizeof(msg), "%s%s", orig, err->msg + klen);
+			memcpy(err->msg, msg, sizeof(msg));
 		}
-		n = snprintf(out + off, outsz - off, "/%.*s", (int)slen, cgroups_path);
-		if (n < 0 || (size_t)n >= outsz - off)
-			return -ENAMETOOLONG;
-		off += (size_t)n;
+		break;
 	}
-	if (c2 == c1 + 1)
-		n = snprintf(out + off, outsz - off, "/%s.scope", c2 + 1);
-	else
-		n = snprintf(out + off, outsz - off, "/%.*s-%s.scope", (int)(c2 - c1 - 1), c1 + 1,
-			     c2 + 1);
-	return n < 0 || (size_t)n >= outsz - off ? -ENAMETOOLONG : 0;
+	return r;
 }
 
 static int attach(struct weir_nri *w, const Nri__PodSandbox *pod, const Nri__Container *ctr,
@@ -299,10 +346,15 @@ static int attach(struct weir_nri *w, const Nri__PodSandbox *pod, const Nri__Con
 	c.pid = (pid_t)ctr->pid;
 	c.annotations = kv;
 	c.n_annotations = n;
-	if (ctr->linux &&
-	    !weir_nri_cgroup_dir(ctr->linux->cgroups_path, CGROUP_ROOT, cg, sizeof(cg)) &&
-	    access(cg, F_OK) == 0)
-		c.cgroup_path = cg; /* else libweir derives it from the pid */
+	/* The pid's own cgroup is the truth whatever the cgroup driver. cgroupsPath is the
+	 * fallback: when the event carries no pid, or when weir-nri runs in a cgroup namespace of
+	 * its own (a DaemonSet), where /proc/<pid>/cgroup shows "/.." paths. */
+	if (c.pid > 0 && !weir_cgroup_of_pid(c.pid, cg, sizeof(cg)))
+		c.cgroup_path = cg;
+	else if (ctr->linux && w->cgroot[0] &&
+		 !weir_nri_cgroup_dir(ctr->linux->cgroups_path, w->cgroot, cg, sizeof(cg)) &&
+		 access(cg, F_OK) == 0)
+		c.cgroup_path = cg;
 	if (!c.pid && !c.cgroup_path)
 		return weir_error_set(
 			err, -ESRCH,
@@ -323,7 +375,17 @@ static int detach(struct weir_nri *w, const Nri__Container *ctr, const char *whe
 	struct weir_error err = {0};
 	int rc;
 
+	struct json_object *rec = NULL;
+
 	if (!ctr->id || !*ctr->id)
+		return 0;
+	/* most containers are no endpoint, and StopContainer already detached at RemoveContainer */
+	rc = weir_record_load(w->ctx, ctr->id, &rec, &err);
+	if (!rc) {
+		rc = strcmp(weir_json_str(rec, "state") ?: "", "running") ? -ENOENT : 0;
+		json_object_put(rec);
+	}
+	if (rc == -ENOENT)
 		return 0;
 	rc = weir_endpoint_detach(w->ctx, ctr->id, &err);
 	if (rc == -ENOENT)
@@ -340,16 +402,12 @@ static int detach(struct weir_nri *w, const Nri__Container *ctr, const char *whe
 static int h_run_pod(void *u, const Nri__PodSandbox *pod, struct weir_error *err)
 {
 	struct weir_nri *w = u;
-	_cleanup_free_ struct weir_kv *kv = NULL;
-	size_t n = 0;
 	int rc;
 
 	rc = pod_remember(w, pod);
 	if (rc)
 		return weir_error_set(err, rc, "weir: out of memory");
-	rc = resolve(w, pod, NULL, &kv, &n, err);
-	if (!rc && n)
-		rc = weir_annotations_check(w->ctx, kv, n, err);
+	rc = check_effective(w, pod, NULL, err);
 	if (rc) {
 		weir_error_prefix(err, "weir: pod %s/%s", pod->namespace_, pod->name);
 		pod_forget(w, pod->id);
@@ -374,15 +432,11 @@ static int h_create_container(void *u, const Nri__PodSandbox *pod, const Nri__Co
 			      struct weir_error *err)
 {
 	struct weir_nri *w = u;
-	_cleanup_free_ struct weir_kv *kv = NULL;
-	size_t n = 0;
 	int rc;
 
 	if (pod->n_annotations)
 		pod_remember(w, pod);
-	rc = resolve(w, pod, ctr, &kv, &n, err);
-	if (!rc && n)
-		rc = weir_annotations_check(w->ctx, kv, n, err);
+	rc = check_effective(w, pod, ctr, err);
 	if (rc)
 		weir_error_prefix(err, "weir: container %s in pod %s/%s", ctr->name,
 				  pod->namespace_, pod->name);
@@ -414,6 +468,32 @@ static int h_remove_container(void *u, const Nri__PodSandbox *pod, const Nri__Co
 	return detach(u, ctr, "RemoveContainer");
 }
 
+struct sync_gc {
+	struct weir_nri *w;
+	unsigned detached, failed;
+};
+
+/* An endpoint weir-nri made for a container the runtime no longer runs (it stopped or was
+ * removed while weir-nri was away): detach it. Endpoints of other sources are not ours. */
+static int sync_gc_one(struct weir_ctx *ctx, const char *id, struct json_object *rec, void *arg)
+{
+	struct sync_gc *g = arg;
+	struct weir_error e = {0};
+
+	if (strcmp(weir_json_str(rec, "source") ?: "", "nri") ||
+	    strcmp(weir_json_str(rec, "state") ?: "", "running") || live_has(g->w, id))
+		return 0;
+	if (weir_endpoint_detach(ctx, id, &e)) {
+		g->failed++;
+		nri_warn("synchronize: detach vanished container %s: %s", id,
+			 e.msg[0] ? e.msg : "failed");
+	} else {
+		g->detached++;
+		nri_info("synchronize: detached container %s: the runtime no longer runs it", id);
+	}
+	return 0;
+}
+
 static int h_synchronize(void *u, Nri__PodSandbox *const *pods, size_t npods,
 			 Nri__Container *const *ctrs, size_t nctrs, int more,
 			 struct weir_error *err)
@@ -421,8 +501,10 @@ static int h_synchronize(void *u, Nri__PodSandbox *const *pods, size_t npods,
 	struct weir_nri *w = u;
 	size_t attached = 0, failed = 0;
 
-	if (!w->in_sync)
+	if (!w->in_sync) {
 		w->gen++;
+		live_clear(w);
+	}
 	w->in_sync = more;
 	for (size_t i = 0; i < npods; i++)
 		if (pod_remember(w, pods[i]))
@@ -433,6 +515,9 @@ static int h_synchronize(void *u, Nri__PodSandbox *const *pods, size_t npods,
 		Nri__PodSandbox pod = NRI__PKG__API__V1ALPHA1__POD_SANDBOX__INIT;
 		struct weir_error e = {0};
 
+		if (c->state != NRI__PKG__API__V1ALPHA1__CONTAINER_STATE__CONTAINER_STOPPED &&
+		    c->id && *c->id && live_add(w, c->id))
+			return weir_error_set(err, -ENOMEM, "weir: out of memory");
 		if (c->state != NRI__PKG__API__V1ALPHA1__CONTAINER_STATE__CONTAINER_RUNNING)
 			continue;
 		for (size_t j = 0; j < npods; j++)
@@ -448,6 +533,14 @@ static int h_synchronize(void *u, Nri__PodSandbox *const *pods, size_t npods,
 		}
 	}
 	if (!more) {
+		struct sync_gc g = {.w = w};
+
+		weir_records_foreach(w->ctx, sync_gc_one, &g);
+		live_clear(w);
+		if (g.detached || g.failed)
+			nri_info("synchronize: %u endpoints of vanished containers detached, %u "
+				 "failed",
+				 g.detached, g.failed);
 		/* pods removed while we were away */
 		for (size_t i = 0; i < w->npods;) {
 			if (w->pods[i].gen != w->gen) {
@@ -459,8 +552,8 @@ static int h_synchronize(void *u, Nri__PodSandbox *const *pods, size_t npods,
 			}
 		}
 	}
-	nri_debug("synchronize chunk: %zu pods, %zu containers, %zu attach calls ok, %zu failed",
-		  npods, nctrs, attached, failed);
+	nri_info("synchronize: %zu pods, %zu containers, %zu attach calls ok, %zu failed%s", npods,
+		 nctrs, attached, failed, more ? " (more to come)" : "");
 	/* a container that cannot be (re)attached is logged; refusing the sync would only get
 	 * weir dropped by the runtime and stop enforcement for new containers too */
 	return 0;

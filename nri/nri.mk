@@ -52,8 +52,10 @@ $(OUTPUT)/tests/test_nri_%.o: tests/unit/test_nri_%.c $(NRI_HDRS) $(NRI_GEN_H) |
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(NRI_CFLAGS) -Inri -c $< -o $@
 
-# shared/log.o is libweir's logger, which the protocol core logs through.
-$(OUTPUT)/tests/test_nri_%: $(OUTPUT)/tests/test_nri_%.o $(NRI_CORE_OBJS) $(OUTPUT)/shared/log.o
+# shared/log.o is libweir's logger, which the protocol core logs through. A static pattern
+# rule, so that tests/tests.mk's generic test_% rule (libweir, no -Inri) never takes these on a
+# fresh tree, where the .o does not exist yet.
+$(NRI_UNIT_TESTS): $(OUTPUT)/tests/test_nri_%: $(OUTPUT)/tests/test_nri_%.o $(NRI_CORE_OBJS) $(OUTPUT)/shared/log.o
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $^ $(NRI_TEST_LDLIBS) $(LDLIBS) -o $@
 

@@ -610,7 +610,8 @@ def cmd_bench(cli, a):
     """Time RunPodSandbox + CreateContainer + StartContainer, N times."""
     times = []
     for i in range(a.runs):
-        pod_cfg = gen_pod("bench-%d" % i, labels={"weir-test/bench": "1"})
+        pod_cfg = gen_pod("bench-%d" % i, labels={"weir-test/bench": "1"},
+                          annotations=kv_list(a.annotation, "annotation"))
         ctr_cfg = gen_ctr("app")
         t0 = time.monotonic()
         pid = run_pod(cli, pod_cfg)
@@ -729,6 +730,8 @@ def build_parser():
     sp = add("bench", cmd_bench,
              "time pod + container start N times; prints JSON with median_ms")
     sp.add_argument("runs", type=int, nargs="?", default=10)
+    sp.add_argument("-a", "--annotation", action="append", metavar="K=V",
+                    help="pod annotation for every pod (repeatable)")
     return p
 
 

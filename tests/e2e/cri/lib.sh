@@ -19,6 +19,8 @@
 #   WEIR_NRI_PLUGIN_DIR pre-launched NRI plugins (default $WEIR_CRI_DIR/nri/plugins)
 #   WEIR_CRI_LOG_LEVEL  containerd log level (default info)
 #   WEIR_CRI_SUBNET4, WEIR_CRI_SUBNET6, WEIR_CRI_BRIDGE  pod network
+#   WEIR_CRI_IMAGE_FILES  extra static binaries (space-separated host paths)
+#                       copied into the image's /bin (e.g. .output/bin/wtool)
 
 WEIR_CRI_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 WEIR_CRI_DIR=${WEIR_CRI_DIR:-/run/weir-test/containerd}
@@ -26,6 +28,7 @@ WEIR_CRI_SOCK=$WEIR_CRI_DIR/containerd.sock
 WEIR_CRI_ENDPOINT=unix://$WEIR_CRI_SOCK
 WEIR_CRI_GEN_DIR=${WEIR_CRI_GEN_DIR:-$(dirname "$WEIR_CRI_DIR")/cri-py}
 WEIR_CRI_IMAGE=${WEIR_CRI_IMAGE:-localhost/weir-test/busybox:1}
+WEIR_CRI_IMAGE_FILES=${WEIR_CRI_IMAGE_FILES:-}
 WEIR_CRI_CGROUP_ROOT=${WEIR_CRI_CGROUP_ROOT:-/weir-test}
 WEIR_NRI_SOCK=${WEIR_NRI_SOCK:-/var/run/nri/nri.sock}
 WEIR_NRI_PLUGIN_DIR=${WEIR_NRI_PLUGIN_DIR:-$WEIR_CRI_DIR/nri/plugins}
@@ -291,6 +294,11 @@ cri_build_image() {
 		cri_die "$bb is dynamically linked: install busybox-static" || return 1
 	fi
 	stamp="$(cri_sha256 "$bb") $WEIR_CRI_IMAGE v1"
+	local extra
+	for extra in $WEIR_CRI_IMAGE_FILES; do
+		[ -f "$extra" ] || cri_die "image file $extra not found" || return 1
+		stamp+=" $(basename "$extra")=$(cri_sha256 "$extra")"
+	done
 	if [ -f "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp" ]; then
 		return 0
 	fi
@@ -304,6 +312,10 @@ cri_build_image() {
 	chmod 755 "$rootfs/bin/busybox"
 	chroot "$rootfs" /bin/busybox --install -s /bin ||
 		{ rm -rf "$tmp"; cri_die "busybox --install in $rootfs failed"; return 1; }
+	for extra in $WEIR_CRI_IMAGE_FILES; do
+		rm -f "$rootfs/bin/$(basename "$extra")"
+		install -m 0755 "$extra" "$rootfs/bin/$(basename "$extra")"
+	done
 	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$rootfs/etc/passwd"
 	printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
 	# One uncompressed, reproducible layer.
@@ -356,19 +368,22 @@ cri_build_image() {
 	[ $rc -eq 0 ] || cri_die "writing $out failed"
 }
 
-# Import the image into the running containerd unless it is there.
+# Import the image into the running containerd unless it is there (again
+# when the archive was rebuilt since, e.g. with new WEIR_CRI_IMAGE_FILES).
 cri_import_image() {
 	local tar
-	if cri_ctr images ls -q 2>/dev/null | grep -qxF "$WEIR_CRI_IMAGE"; then
-		return 0
-	fi
 	cri_build_image || return 1
 	tar=$(cri_image_tar)
+	if cri_ctr images ls -q 2>/dev/null | grep -qxF "$WEIR_CRI_IMAGE" &&
+		cmp -s "$tar.stamp" "$WEIR_CRI_DIR/image/imported.stamp"; then
+		return 0
+	fi
 	cri_ctr images import --snapshotter overlayfs "$tar" >"$WEIR_CRI_DIR/import.log" 2>&1 || {
 		cat "$WEIR_CRI_DIR/import.log" >&2
 		cri_die "ctr images import $tar failed"
 		return 1
 	}
+	cp "$tar.stamp" "$WEIR_CRI_DIR/image/imported.stamp"
 }
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,93 @@
+#!/bin/bash
+# weir-nri's cost at pod start (a benchmark, not a test: no pass/fail).
+#
+# Median time of RunPodSandbox + CreateContainer + StartContainer (the CRI calls, timed inside
+# one client process) for an annotated pod, with weir-nri connected, divided by the same with
+# weir-nri not running. Both in one run on one containerd, in alternating rounds so that drift
+# hits both alike. Every pod carries the same egress.weir.io annotation; without weir-nri
+# containerd calls no plugin.
+#
+#   sudo tests/bench/nri-bench.sh [ROUNDS=6] [PODS_PER_ROUND=10]
+#
+# Needs `make` (weir-nri) and tests/e2e/cri/setup.sh (run here, idempotent). Uses its own
+# containerd, bridge, subnet, weir state and bpffs folder, and removes them on exit.
+set -euo pipefail
+
+ROUNDS=${1:-6}
+PER=${2:-10}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+OUT=${WEIR_OUTPUT:-$ROOT/.output}
+T=/run/weir-test/nri-bench
+export WEIR_CRI_DIR=$T/containerd
+export WEIR_NRI_SOCK=$T/nri/nri.sock
+export WEIR_CRI_BRIDGE=weirnbench0
+export WEIR_CRI_SUBNET4=10.89.80.0/24
+export WEIR_CRI_SUBNET6=
+export WEIR_CRI_CGROUP_ROOT=/weir-test-nri-bench
+. "$ROOT/tests/e2e/cri/lib.sh"
+
+STATE=$T/state
+BPFFS=/sys/fs/bpf/weir-test-nri-bench
+CONF=$T/weir.conf
+NRI_PID=
+ANN="egress.weir.io=allow 10.89.80.0/24 tcp/80,udp/5000; allow any udp/53; deny 10.89.80.99/32"
+
+[ "$(id -u)" = 0 ] || { echo "nri-bench: run as root" >&2; exit 1; }
+[ -x "$OUT/bin/weir-nri" ] || { echo "nri-bench: $OUT/bin/weir-nri missing: run make" >&2; exit 1; }
+
+nri_start() {
+	local mark
+	mark=$(cri_log_mark)
+	"$OUT/bin/weir-nri" -s "$WEIR_NRI_SOCK" -c "$CONF" -l warn </dev/null >>"$T/weir-nri.log" 2>&1 &
+	NRI_PID=$!
+	cri_wait_nri_plugin 10-weir 15 "$mark"
+}
+nri_stop() {
+	[ -n "$NRI_PID" ] || return 0
+	kill -TERM "$NRI_PID" 2>/dev/null || true
+	wait "$NRI_PID" || true
+	NRI_PID=
+}
+cleanup() {
+	set +e
+	cri_stop >/dev/null 2>&1
+	nri_stop
+	rm -rf "$STATE" "$BPFFS" "$T/times"
+}
+trap cleanup EXIT
+
+"$ROOT/tests/e2e/cri/setup.sh" >/dev/null 2>&1 || { echo "nri-bench: setup.sh failed" >&2; exit 1; }
+cri_stop >/dev/null 2>&1 || true
+rm -rf "$STATE" "$BPFFS"
+mkdir -p "$STATE" "$T/times"
+stat -f -c %T /sys/fs/bpf 2>/dev/null | grep -q '^bpf' || mount -t bpf bpf /sys/fs/bpf
+mkdir -p "$BPFFS"
+printf '{ "state_dir": "%s", "bpffs": "%s" }\n' "$STATE" "$BPFFS" >"$CONF"
+cri_start
+
+# Warm up both paths (image, snapshotter, the datapath's one-time load and verification).
+nri_start
+cri bench 3 -a "$ANN" >/dev/null
+nri_stop
+cri bench 3 -a "$ANN" >/dev/null
+
+for ((r = 1; r <= ROUNDS; r++)); do
+	for mode in with without; do
+		# alternate which goes first
+		[ $((r % 2)) = 0 ] && mode=$([ "$mode" = with ] && echo without || echo with)
+		[ "$mode" = with ] && nri_start
+		cri bench "$PER" -a "$ANN" | jq -r '.all_ms[]' >>"$T/times/$mode"
+		[ "$mode" = with ] && nri_stop
+	done
+done
+
+median() { sort -n "$1" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+mw=$(median "$T/times/with")
+mo=$(median "$T/times/without")
+nw=$(wc -l <"$T/times/with")
+no=$(wc -l <"$T/times/without")
+echo "pod+container start (RunPodSandbox+CreateContainer+StartContainer), annotated pod, $(containerd --version | awk '{print $3}')"
+printf '  with weir-nri:    median %.1f ms (%d starts)\n' "$mw" "$nw"
+printf '  without weir-nri: median %.1f ms (%d starts)\n' "$mo" "$no"
+awk -v a="$mw" -v b="$mo" 'BEGIN { printf "  ratio %.3f, difference %+.1f ms\n", a / b, a - b }'
