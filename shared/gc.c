@@ -25,6 +25,19 @@ static bool cgroup_alive(struct json_object *rec)
 	return id == weir_json_u64(rec, "cgroup_id");
 }
 
+/* Orphans are only taken once they are older than any attach could take. */
+#define WEIR_GC_ORPHAN_AGE_MS 30000
+
+static bool old_enough(const char *path, uint64_t now_ms)
+{
+	struct stat stt;
+
+	if (stat(path, &stt))
+		return false;
+	return now_ms - ((uint64_t)stt.st_mtim.tv_sec * 1000 + (uint64_t)stt.st_mtim.tv_nsec / 1000000) >=
+	       WEIR_GC_ORPHAN_AGE_MS;
+}
+
 struct gc_state {
 	struct weir_gc_report *rep;
 	uint64_t now;
@@ -76,6 +89,9 @@ static void gc_orphans(struct weir_ctx *ctx, struct gc_state *st)
 			if (*end || !ep || ep >= WEIR_MAX_ENDPOINTS || st->in_use[ep])
 				continue;
 			snprintf(path, sizeof(path), "%s/%s", dirs[d], de->d_name);
+			/* a hook may be between taking the id and writing the record right now */
+			if (!old_enough(path, st->now))
+				continue;
 			if (d == 0) {
 				unlink(path);
 				st->rep->orphans++;

@@ -1,0 +1,70 @@
+#!/bin/bash
+# weir gc: what a lost poststop (a crashed runtime, a killed hook) leaves behind is found
+# and removed: endpoints whose cgroup is gone are detached with their final counters kept,
+# orphan endpoint ids and pin folders are cleaned, expired records are deleted.
+#
+#   prove -v tests/e2e/gc.t        (root; `make` first)
+
+# shellcheck source=lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
+
+e2e_init
+require_weir
+require_cmd jq bpftool
+
+# check DESC SHELL-TEST: pass when the test holds
+check() {
+	if eval "$2"; then pass "$1"; else fail "$1" "$2"; fi
+}
+
+CG2=$(cgroup2_mount)
+CG=$CG2/$E2E_PREFIX-gc
+ID=$E2E_PREFIX-gc
+mkdir -p "$CG" "$E2E_TMP/bundle"
+on_exit rmdir "$CG"
+jq -n '{ociVersion: "1.0.2", annotations: {"egress.weir.io": "allow any udp/53"}}' >"$E2E_TMP/bundle/config.json"
+
+sh -c "echo \$\$ > '$CG/cgroup.procs'; exec sleep 1000" &
+pid=$!
+on_exit kill "$pid"
+sleep 0.2
+state=$(jq -nc --arg id "$ID" --argjson pid "$pid" --arg b "$E2E_TMP/bundle" \
+	'{ociVersion: "1.0.2", id: $id, status: "creating", pid: $pid, bundle: $b}')
+ok_run "the hook attaches a process's cgroup" "$WEIR_HOOK" createRuntime <<<"$state"
+ep=$(weir_record "$ID" | jq -r .endpoint)
+check "endpoint $ep has its link folder" '[ -d "$WEIR_BPFFS/endpoints/$ep" ]'
+check "endpoint id $ep is taken" '[ -e "$WEIR_STATE/ids/$ep" ]'
+
+# the container dies and its cgroup is removed, but no poststop ever runs
+kill "$pid"
+wait "$pid" 2>/dev/null || true
+retry 5 rmdir "$CG" || true
+is "$(weir_record "$ID" | jq -r .state)" running "without poststop the record still says running"
+
+out=$("$WEIR" gc --json)
+is "$(jq -r .detached <<<"$out")" 1 "weir gc detaches one endpoint whose cgroup is gone"
+is "$(weir_record "$ID" | jq -r .state)" stopped "its record is now stopped"
+check "its link folder is gone" '[ ! -d "$WEIR_BPFFS/endpoints/$ep" ]'
+check "its endpoint id is free again" '[ ! -e "$WEIR_STATE/ids/$ep" ]'
+is "$("$WEIR" stats "$ID" --json | jq -r '.counters_available // true')" true \
+	"its final counters are kept"
+
+# orphans: an id and a pin folder nobody owns (what a hook killed mid-attach could leave)
+orphan=16000
+mkdir -p "$WEIR_BPFFS/endpoints/$orphan"
+echo nobody >"$WEIR_STATE/ids/$orphan"
+out=$("$WEIR" gc --json)
+is "$(jq -r .orphans <<<"$out")" 0 "a fresh id and pin folder are left alone (an attach may be under way)"
+touch -d '-2 min' "$WEIR_BPFFS/endpoints/$orphan" "$WEIR_STATE/ids/$orphan"
+out=$("$WEIR" gc --json)
+cmp_num "$(jq -r .orphans <<<"$out")" -ge 2 "weir gc removes an orphan id and an orphan pin folder"
+check "both are gone" '[ ! -e "$WEIR_STATE/ids/$orphan" ] && [ ! -d "$WEIR_BPFFS/endpoints/$orphan" ]'
+
+# expiry: a record stopped longer ago than the retention is deleted
+cfg=$E2E_TMP/weir.conf
+echo '{"stopped_retention_seconds": 0}' >"$cfg"
+out=$("$WEIR" --config "$cfg" gc --json)
+cmp_num "$(jq -r .expired <<<"$out")" -ge 1 "with a zero retention the stopped record expires"
+is "$(weir_record "$ID")" "" "and is no longer listed"
+
+done_testing
