@@ -44,7 +44,7 @@ verdict() {
 step "Setting up podman (runc, netavark) and weir's OCI hook"
 podman_init >/dev/null
 podman_hooks_install
-echo "hooks.d: $PODMAN_HOOKS_DIR/$E2E_PREFIX-createRuntime.json, ...-poststop.json -> $WEIR_HOOK"
+echo "hooks.d: $PODMAN_HOOK_FILE (createRuntime, poststop) -> $WEIR_HOOK"
 echo "network: $POD_NET (internal: $POD_SUBNET4, $POD_SUBNET6)"
 
 step "Two servers: web ($POD_A4) and db ($POD_B4), no weir annotation"

@@ -136,6 +136,9 @@ pcw cnt udp-rr "$A4" 5001
 pcw cnt udp-rr "$A6" 5001
 wait_quiet "$id"
 s0=$(weir_snapshot "$id")
+is "$(jq -r '[.id, .state, .mode] | join(" ")' <<<"$s0")" "$id running enforce" "cnt: weir stats shows id, state and mode"
+is "$(missing_list_keys "$(weir_record "$id")")" "" "weir list --json entry has every documented key (id name endpoint state mode source cgroup)"
+is "$(missing_stats_keys "$s0")" "" "weir stats ID --json has every documented key and counter"
 n=7 size=100
 pcw cnt udp-send "$A4" 5000 $n $size
 s1=$(weir_snapshot "$id")
@@ -293,8 +296,6 @@ for case in "${bad_cases[@]}"; do
 	IFS='|' read -r label key value token <<<"$case"
 	name=bad-$label
 	before_eps=$(endpoint_dirs)
-	before_recs=$("$WEIR" list --json 2>/dev/null | jq -c '[.[].id] | sort')
-	before_cg=$(bpftool cgroup tree "$(cgroup2_mount)" 2>/dev/null | grep -c libpod || true)
 	rc=0
 	podman_run "$name" --fg --rm --ann "$key=$value" -- /bin/true || rc=$?
 	err=$(cat "$E2E_TMP/$name.err")
@@ -305,11 +306,17 @@ for case in "${bad_cases[@]}"; do
 		diag_block "podman stderr" "${err:0:2000}"
 	fi
 	left=()
+	cid=$(podman_cid "$name")
+	[ -n "$cid" ] || left+=("podman wrote no container id (--cidfile)")
 	[ -z "$("$PODMAN" ps -aq --filter "name=^$(podman_name "$name")\$")" ] || left+=("podman still lists the container")
-	[ "$(endpoint_dirs)" = "$before_eps" ] || left+=("endpoint folders changed: $(endpoint_dirs | tr '\n' ' ')")
-	[ "$("$WEIR" list --json 2>/dev/null | jq -c '[.[].id] | sort')" = "$before_recs" ] || left+=("weir list changed")
-	[ "$(bpftool cgroup tree "$(cgroup2_mount)" 2>/dev/null | grep -c libpod || true)" = "$before_cg" ] ||
-		left+=("programs on a libpod cgroup: $(bpftool cgroup tree "$(cgroup2_mount)" | grep libpod)")
+	orphans=$(new_orphan_endpoints "$before_eps")
+	[ -z "$orphans" ] || left+=("new endpoint folders no record accounts for: $(echo "$orphans" | tr '\n' ' ')")
+	if [ -n "$cid" ]; then
+		rec=$(weir_record "$cid")
+		[ -z "$rec" ] || left+=("weir record: $rec")
+		cg=$(cgroup2_mount)/libpod_parent/libpod-$cid
+		[ ! -d "$cg" ] || left+=("cgroup $cg exists, programs: $(cgroup_progs "$cg")")
+	fi
 	if [ ${#left[@]} -eq 0 ]; then
 		pass "$label: nothing left (no container, endpoint folder, record or attached program)"
 	else

@@ -149,6 +149,8 @@ id=$(runc_id cnt)
 wait_quiet "$id"
 s0=$(weir_snapshot "$id")
 is "$(jq -r '[.id, .state, .mode] | join(" ")' <<<"$s0")" "$id running enforce" "cnt: weir stats shows id, state and mode"
+is "$(missing_list_keys "$(weir_record "$id")")" "" "weir list --json entry has every documented key (id name endpoint state mode source cgroup)"
+is "$(missing_stats_keys "$s0")" "" "weir stats ID --json has every documented key and counter"
 
 n=7 size=100
 cw cnt udp-send "$A4" 5000 $n $size
@@ -357,7 +359,8 @@ for case in "${bad_cases[@]}"; do
 	st=$(runc_status "$name")
 	[ "$st" = absent ] || left+=("runc state: $st")
 	[ ! -d "$(runc_cgroup "$name")" ] || left+=("cgroup $(runc_cgroup "$name") exists, programs: $(cgroup_progs "$(runc_cgroup "$name")")")
-	[ "$(endpoint_dirs)" = "$before" ] || left+=("endpoint folders changed: $(endpoint_dirs | tr '\n' ' ') (before: $(echo "$before" | tr '\n' ' '))")
+	orphans=$(new_orphan_endpoints "$before")
+	[ -z "$orphans" ] || left+=("new endpoint folders no record accounts for: $(echo "$orphans" | tr '\n' ' ')")
 	rec=$(weir_record "$(runc_id "$name")")
 	[ -z "$rec" ] || left+=("weir record: $rec")
 	if [ ${#left[@]} -eq 0 ]; then

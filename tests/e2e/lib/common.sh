@@ -351,6 +351,17 @@ endpoint_dirs() {
 	find "$WEIR_BPFFS/endpoints" -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort || true
 }
 
+# new_orphan_endpoints BEFORE: endpoint folders that appeared since BEFORE (an endpoint_dirs
+# listing) and that no record of `weir list` accounts for, i.e. leftovers. Folders of other
+# containers started meanwhile (another test on the machine) are not counted.
+new_orphan_endpoints() {
+	local before=$1 ep known
+	known=$("$WEIR" list --json 2>/dev/null | jq -r '.[] | select(.state == "running") | .endpoint' || true)
+	for ep in $(comm -13 <(echo "$before") <(endpoint_dirs)); do
+		grep -qxF "$ep" <<<"$known" || echo "$ep"
+	done
+}
+
 # Programs attached to a cgroup directory (empty if none or if the cgroup is gone).
 cgroup_progs() {
 	[ -d "$1" ] || return 0
@@ -420,4 +431,21 @@ wait_quiet() {
 		sleep 0.5
 	done
 	diag "wait_quiet $1: counters still moving after 15 s"
+}
+
+# Keys the interface promises, missing from a `weir list --json` entry / a `weir stats ID
+# --json` object (printed space-separated; empty when complete). Values may be null.
+missing_list_keys() {
+	jq -r '[("id", "name", "endpoint", "state", "mode", "source", "cgroup") as $k
+		| select(has($k) | not) | $k] | join(" ")' <<<"${1:-null}" 2>/dev/null || echo "(not an object)"
+}
+missing_stats_keys() {
+	jq -r '[(("id", "name", "endpoint", "state", "mode") as $k | select(has($k) | not) | $k),
+		(("egress", "ingress") as $d | (.[$d] // {}) as $o
+		| (("tcp", "udp", "icmp", "other", "policy_dropped", "audit_denied") as $c
+			| (select(($o[$c] | type) != "object") | "\($d).\($c)"),
+			  (("packets", "bytes") as $f | select(($o[$c] | if type == "object" then .[$f] else null end | type) != "number") | "\($d).\($c).\($f)")),
+		  (("denied_connects", "audit_denied_connects") as $c
+			| select(($o[$c] | type) != "number") | "\($d).\($c)"))
+		] | unique | join(" ")' <<<"${1:-null}" 2>/dev/null || echo "(not an object)"
 }

@@ -6,10 +6,11 @@
 #    cgroupfs, file events logger, a default_subnet of its own. Written when absent (or when
 #    it is one this suite wrote before); a containers.conf written by someone else is left
 #    alone and the tests use a private copy through CONTAINERS_CONF instead.
-#  * hooks.d: two files (one per stage, since weir-hook takes the stage as an argument),
-#    /etc/containers/oci/hooks.d/$E2E_PREFIX-{create,poststop}.json, pointing at the absolute
-#    path of the built weir-hook, matching any annotation key containing ".weir.io". Each is
-#    validated with jq before it is moved into place; both are removed at exit.
+#  * hooks.d: one file, /etc/containers/oci/hooks.d/$E2E_PREFIX.json, stages createRuntime and
+#    poststop, pointing at the absolute path of the built weir-hook with no stage argument
+#    (weir-hook then takes the stage from the state's status; the runc tests pass it
+#    explicitly), matching any annotation key containing ".weir.io". It is validated with jq
+#    before it is moved into place, and removed at exit.
 #
 # Network: podman's bridge lives in the host namespace, so peers here are other podman
 # containers (container to container over one bridge). The test creates its own
@@ -66,33 +67,31 @@ podman_configure() {
 	fi
 }
 
-# _podman_hook_json STAGE
 _podman_hook_json() {
-	jq -n --arg path "$WEIR_HOOK" --arg stage "$1" '{
+	jq -n --arg path "$WEIR_HOOK" '{
 		version: "1.0.0",
-		hook: {path: $path, args: ["weir-hook", $stage], timeout: 20},
+		hook: {path: $path, args: ["weir-hook"], timeout: 20},
 		when: {annotations: {".*\\.weir\\.io.*": ".*"}},
-		stages: [$stage]
+		stages: ["createRuntime", "poststop"]
 	}'
 }
 
-# podman_hooks_install: the weir hooks.d files of this run (validated, removed at exit).
+# podman_hooks_install: the weir hooks.d file of this run (validated, removed at exit).
+PODMAN_HOOK_FILE=
 podman_hooks_install() {
-	local stage f tmp other
-	for stage in createRuntime poststop; do
-		f=$PODMAN_HOOKS_DIR/$E2E_PREFIX-$stage.json
-		tmp=$E2E_TMP/hook-$stage.json
-		_podman_hook_json "$stage" >"$tmp"
-		jq -e '.version == "1.0.0" and (.hook.path | startswith("/")) and (.stages | length == 1)' \
-			"$tmp" >/dev/null || bail_out "generated hooks.d JSON is invalid: $(cat "$tmp")"
-		on_exit rm -f "$f"
-		cp "$tmp" "$f.tmp"
-		mv "$f.tmp" "$f"
-	done
+	local tmp=$E2E_TMP/hook.json other
+	PODMAN_HOOK_FILE=$PODMAN_HOOKS_DIR/$E2E_PREFIX.json
+	_podman_hook_json >"$tmp"
+	jq -e '.version == "1.0.0" and (.hook.path | startswith("/")) and .stages == ["createRuntime", "poststop"]
+		and (.when.annotations | length == 1)' "$tmp" >/dev/null ||
+		bail_out "generated hooks.d JSON is invalid: $(cat "$tmp")"
+	on_exit rm -f "$PODMAN_HOOK_FILE" "$PODMAN_HOOK_FILE.tmp"
+	cp "$tmp" "$PODMAN_HOOK_FILE.tmp"
+	mv "$PODMAN_HOOK_FILE.tmp" "$PODMAN_HOOK_FILE"
 	# Another weir hook (an installed one) would run twice per container: say so.
 	for other in /usr/share/containers/oci/hooks.d/*.json "$PODMAN_HOOKS_DIR"/*.json; do
 		[ -e "$other" ] || continue
-		case $other in "$PODMAN_HOOKS_DIR/$E2E_PREFIX"-*) continue ;; esac
+		[ "$other" != "$PODMAN_HOOK_FILE" ] || continue
 		if grep -q weir-hook "$other"; then
 			diag "warning: $other also runs a weir-hook"
 		fi
@@ -133,7 +132,8 @@ _pod_ann() {
 podman_run() {
 	local name=$1
 	shift
-	local args=(--name "$(podman_name "$name")" --label "weir-e2e=$E2E_RUN"
+	rm -f "$E2E_TMP/$name.cid"
+	local args=(--name "$(podman_name "$name")" --label "weir-e2e=$E2E_RUN" --cidfile "$E2E_TMP/$name.cid"
 		--network "$POD_NET" --sysctl "net.ipv4.ping_group_range=0 2147483647"
 		--sysctl net.ipv6.conf.all.accept_dad=0 --sysctl net.ipv6.conf.default.accept_dad=0)
 	local fg=0
@@ -164,6 +164,9 @@ podman_exec() {
 	shift
 	"$PODMAN" exec "$(podman_name "$name")" "$@"
 }
+
+# podman_cid NAME: the id podman gave NAME (from --cidfile: known even when it failed to start)
+podman_cid() { cat "$E2E_TMP/$1.cid" 2>/dev/null || true; }
 
 # The lookups below print nothing (and succeed) for a container that does not exist.
 podman_id() {
