@@ -20,11 +20,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* TCP states (include/net/tcp_states.h) */
 #define WEIR_TCP_ESTABLISHED 1
-#define WEIR_TCP_SYN_SENT   2
-#define WEIR_TCP_FIN_WAIT2  5
-#define WEIR_TCP_CLOSE	    7
-#define WEIR_TCP_CLOSE_WAIT 8
-#define WEIR_TCP_CLOSING    11
+#define WEIR_TCP_SYN_SENT    2
+#define WEIR_TCP_FIN_WAIT2   5
+#define WEIR_TCP_CLOSE	     7
+#define WEIR_TCP_CLOSE_WAIT  8
+#define WEIR_TCP_CLOSING     11
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

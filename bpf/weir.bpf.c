@@ -201,7 +201,8 @@ static __always_inline int weir_sock_verdict(__u8 family, const __u8 *remote, __
 	cnt = weir_counters_of(*ep, WEIR_EGRESS);
 	if (cfg->flags & WEIR_EP_MON_FLOWS)
 		weir_sock_event(*ep, family, remote, protocol, port,
-				cfg->flags & WEIR_EP_AUDIT ? WEIR_VERDICT_AUDIT : WEIR_VERDICT_DENIED);
+				cfg->flags & WEIR_EP_AUDIT ? WEIR_VERDICT_AUDIT
+							   : WEIR_VERDICT_DENIED);
 	if (cfg->flags & WEIR_EP_AUDIT) {
 		if (cnt)
 			cnt->audit_denied_connects++;

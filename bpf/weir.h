@@ -121,7 +121,7 @@ struct weir_dir_counters {
 	struct weir_pb audit_denied;	     /* audit mode: would have been dropped, passed */
 	__u64 denied_connects;		     /* connect()/sendmsg() refused with EPERM */
 	__u64 audit_denied_connects;	     /* audit mode: would have been refused */
-	__u64 tcp_resets;		     /* TCP segments with RST: egress sent, ingress received */
+	__u64 tcp_resets; /* TCP segments with RST: egress sent, ingress received */
 	__u64 pad;
 };
 
@@ -140,12 +140,12 @@ struct weir_meta {
 
 /* ---- monitoring: TCP health, kernel drops, events ------------------------------------- */
 
-#define WEIR_HIST_BUCKETS    32 /* bucket i: values v with 2^(i-1) <= v < 2^i, bucket 0: v = 0 */
-#define WEIR_MAX_DROP_KEYS   65536
-#define WEIR_MAX_NETNS	     65536
-#define WEIR_MAX_FLOWS	     65536 /* recently ended flows kept for `weir flows` */
-#define WEIR_EVENTS_BYTES    (4 << 20)
-#define WEIR_DENY_EVENT_NS   (10ULL * 1000000000ULL) /* one denial event per flow per 10 s */
+#define WEIR_HIST_BUCKETS  32 /* bucket i: values v with 2^(i-1) <= v < 2^i, bucket 0: v = 0 */
+#define WEIR_MAX_DROP_KEYS 65536
+#define WEIR_MAX_NETNS	   65536
+#define WEIR_MAX_FLOWS	   65536 /* recently ended flows kept for `weir flows` */
+#define WEIR_EVENTS_BYTES  (4 << 20)
+#define WEIR_DENY_EVENT_NS (10ULL * 1000000000ULL) /* one denial event per flow per 10 s */
 
 struct weir_hist {
 	__u64 buckets[WEIR_HIST_BUCKETS];

@@ -83,8 +83,8 @@ static void print_hist_text(const char *what, struct json_object *h)
 		printf("  %-17s no samples\n", what);
 		return;
 	}
-	printf("  %-17s p50 <= %" PRIu64 " us, p99 <= %" PRIu64 " us, mean %" PRIu64
-	       " us, %" PRIu64 " samples\n",
+	printf("  %-17s p50 <= %" PRIu64 " us, p99 <= %" PRIu64 " us, mean %" PRIu64 " us, %" PRIu64
+	       " samples\n",
 	       what, weir_json_u64(h, "p50_us"), weir_json_u64(h, "p99_us"),
 	       weir_json_u64(h, "sum_us") / n, n);
 }
@@ -94,9 +94,9 @@ static void print_tcp_text(struct json_object *s)
 	struct json_object *t, *h, *drops;
 
 	if (json_object_object_get_ex(s, "tcp", &t)) {
-		printf("  tcp: %" PRIu64 " opened (%" PRIu64 " active, %" PRIu64 " passive), %" PRIu64
-		       " failed connects, resets %" PRIu64 " sent %" PRIu64 " received, %" PRIu64
-		       " retransmits\n",
+		printf("  tcp: %" PRIu64 " opened (%" PRIu64 " active, %" PRIu64
+		       " passive), %" PRIu64 " failed connects, resets %" PRIu64 " sent %" PRIu64
+		       " received, %" PRIu64 " retransmits\n",
 		       weir_json_u64(t, "active_opens") + weir_json_u64(t, "passive_opens"),
 		       weir_json_u64(t, "active_opens"), weir_json_u64(t, "passive_opens"),
 		       weir_json_u64(t, "failed_connects"), weir_json_u64(t, "resets_sent"),
@@ -109,8 +109,7 @@ static void print_tcp_text(struct json_object *s)
 	if (json_object_object_get_ex(s, "kernel_drops", &drops) &&
 	    json_object_object_length(drops)) {
 		printf("  kernel drops:");
-		json_object_object_foreach(drops, reason, v)
-		{
+		json_object_object_foreach (drops, reason, v) {
 			printf(" %s=%" PRIu64, reason, (uint64_t)json_object_get_uint64(v));
 		}
 		printf("\n");

@@ -23,8 +23,9 @@ static int print_event(struct json_object *ev, void *arg)
 	char line[512];
 
 	if (json) {
-		printf("%s\n", json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN |
-								       JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf("%s\n",
+		       json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN |
+								  JSON_C_TO_STRING_NOSLASHESCAPE));
 	} else {
 		weir_event_format(ev, line, sizeof(line));
 		printf("%s\n", line);
@@ -36,13 +37,13 @@ static int print_event(struct json_object *ev, void *arg)
 int cmd_flows(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "follow", no_argument, NULL, 'f' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
+		{"follow", no_argument, NULL, 'f'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
 		{},
 	};
 	static const char usage_line[] = "weir flows [--follow] [--json] [ID|NAME]";
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 	struct weir_error err = {};
 	const char *id = NULL;
 	bool follow = false;

@@ -121,8 +121,9 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		       (unsigned long long)weir_json_u64(o, "events_lost"));
 		json_object_object_get_ex(o, "kernel_drop_reasons", &v);
 		printf("kernel drop reasons: %s\n",
-		       json_object_get_boolean(v) ? "counted (tp_btf/kfree_skb)"
-						  : "unavailable (no kernel BTF or tp_btf refused)");
+		       json_object_get_boolean(v)
+			       ? "counted (tp_btf/kfree_skb)"
+			       : "unavailable (no kernel BTF or tp_btf refused)");
 	}
 	printf("kernel program types:\n");
 	json_object_object_foreach (kern, name, p) {

@@ -9,8 +9,8 @@
 
 #define DOMAIN ".weir.io"
 
-static const char known_keys[] = WEIR_KEY_EGRESS ", " WEIR_KEY_INGRESS ", " WEIR_KEY_POLICY_MODE
-	" or " WEIR_KEY_MONITOR;
+static const char known_keys[] =
+	WEIR_KEY_EGRESS ", " WEIR_KEY_INGRESS ", " WEIR_KEY_POLICY_MODE " or " WEIR_KEY_MONITOR;
 
 const char *const weir_monitor_names[] = {
 	[WEIR_MON_COUNTERS] = "counters",

@@ -24,31 +24,31 @@
 #endif
 
 const struct weir_prog_desc weir_progs[WEIR_PROG_COUNT] = {
-	[WEIR_PROG_EGRESS] = { "weir_egress", BPF_CGROUP_INET_EGRESS, "cgroup_skb/egress",
-			       WEIR_SCOPE_ENDPOINT, false },
-	[WEIR_PROG_INGRESS] = { "weir_ingress", BPF_CGROUP_INET_INGRESS, "cgroup_skb/ingress",
-				WEIR_SCOPE_ENDPOINT, false },
-	[WEIR_PROG_CONNECT4] = { "weir_connect4", BPF_CGROUP_INET4_CONNECT, "cgroup/connect4",
-				 WEIR_SCOPE_ENDPOINT, false },
-	[WEIR_PROG_CONNECT6] = { "weir_connect6", BPF_CGROUP_INET6_CONNECT, "cgroup/connect6",
-				 WEIR_SCOPE_ENDPOINT, false },
-	[WEIR_PROG_SENDMSG4] = { "weir_sendmsg4", BPF_CGROUP_UDP4_SENDMSG, "cgroup/sendmsg4",
-				 WEIR_SCOPE_ENDPOINT, false },
-	[WEIR_PROG_SENDMSG6] = { "weir_sendmsg6", BPF_CGROUP_UDP6_SENDMSG, "cgroup/sendmsg6",
-				 WEIR_SCOPE_ENDPOINT, false },
-	[WEIR_PROG_SOCKOPS] = { "weir_sockops", BPF_CGROUP_SOCK_OPS, "sockops", WEIR_SCOPE_MONITOR,
-				false },
-	[WEIR_PROG_KFREE_SKB] = { "weir_kfree_skb", BPF_TRACE_RAW_TP, "tp_btf/kfree_skb",
-				  WEIR_SCOPE_NODE, true },
+	[WEIR_PROG_EGRESS] = {"weir_egress", BPF_CGROUP_INET_EGRESS, "cgroup_skb/egress",
+			      WEIR_SCOPE_ENDPOINT, false},
+	[WEIR_PROG_INGRESS] = {"weir_ingress", BPF_CGROUP_INET_INGRESS, "cgroup_skb/ingress",
+			       WEIR_SCOPE_ENDPOINT, false},
+	[WEIR_PROG_CONNECT4] = {"weir_connect4", BPF_CGROUP_INET4_CONNECT, "cgroup/connect4",
+				WEIR_SCOPE_ENDPOINT, false},
+	[WEIR_PROG_CONNECT6] = {"weir_connect6", BPF_CGROUP_INET6_CONNECT, "cgroup/connect6",
+				WEIR_SCOPE_ENDPOINT, false},
+	[WEIR_PROG_SENDMSG4] = {"weir_sendmsg4", BPF_CGROUP_UDP4_SENDMSG, "cgroup/sendmsg4",
+				WEIR_SCOPE_ENDPOINT, false},
+	[WEIR_PROG_SENDMSG6] = {"weir_sendmsg6", BPF_CGROUP_UDP6_SENDMSG, "cgroup/sendmsg6",
+				WEIR_SCOPE_ENDPOINT, false},
+	[WEIR_PROG_SOCKOPS] = {"weir_sockops", BPF_CGROUP_SOCK_OPS, "sockops", WEIR_SCOPE_MONITOR,
+			       false},
+	[WEIR_PROG_KFREE_SKB] = {"weir_kfree_skb", BPF_TRACE_RAW_TP, "tp_btf/kfree_skb",
+				 WEIR_SCOPE_NODE, true},
 };
 
 const char *const weir_map_names[WEIR_MAP_COUNT] = {
-	[WEIR_MAP_CGROUPS] = "weir_cgroups",	 [WEIR_MAP_ENDPOINTS] = "weir_endpoints",
-	[WEIR_MAP_POLICY] = "weir_policy",	 [WEIR_MAP_CT] = "weir_ct",
-	[WEIR_MAP_COUNTERS] = "weir_counters",	 [WEIR_MAP_META] = "weir_meta",
-	[WEIR_MAP_EVENTS] = "weir_events",	 [WEIR_MAP_EVENT_STATS] = "weir_event_stats",
-	[WEIR_MAP_FLOWS] = "weir_flows",	 [WEIR_MAP_DENIED] = "weir_denied",
-	[WEIR_MAP_TCP] = "weir_tcp",		 [WEIR_MAP_DROPS] = "weir_drops",
+	[WEIR_MAP_CGROUPS] = "weir_cgroups",   [WEIR_MAP_ENDPOINTS] = "weir_endpoints",
+	[WEIR_MAP_POLICY] = "weir_policy",     [WEIR_MAP_CT] = "weir_ct",
+	[WEIR_MAP_COUNTERS] = "weir_counters", [WEIR_MAP_META] = "weir_meta",
+	[WEIR_MAP_EVENTS] = "weir_events",     [WEIR_MAP_EVENT_STATS] = "weir_event_stats",
+	[WEIR_MAP_FLOWS] = "weir_flows",       [WEIR_MAP_DENIED] = "weir_denied",
+	[WEIR_MAP_TCP] = "weir_tcp",	       [WEIR_MAP_DROPS] = "weir_drops",
 	[WEIR_MAP_NETNS] = "weir_netns",
 };
 
@@ -155,7 +155,7 @@ static int open_pins(struct weir_datapath *dp, const struct weir_paths *p, bool 
 /* FNV-1a over the embedded object: identifies the programs this binary would pin. */
 static __u64 object_hash(void)
 {
-	const void *(*objects[])(size_t *) = { weir_bpf__elf_bytes, monitor_bpf__elf_bytes };
+	const void *(*objects[])(size_t *) = {weir_bpf__elf_bytes, monitor_bpf__elf_bytes};
 	__u64 h = 0xcbf29ce484222325ULL;
 
 	for (size_t o = 0; o < WEIR_ARRAY_SIZE(objects); o++) {
@@ -282,7 +282,7 @@ static struct monitor_bpf *load_monitor(const struct weir_paths *p, struct weir_
 static int load_and_pin(const struct weir_paths *p, struct weir_error *err)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = p->maps);
-	struct weir_meta meta = { .abi_version = WEIR_ABI_VERSION, .object_hash = object_hash() };
+	struct weir_meta meta = {.abi_version = WEIR_ABI_VERSION, .object_hash = object_hash()};
 	struct monitor_bpf *mon = NULL;
 	struct weir_bpf *skel;
 	bool drops = false;
@@ -295,10 +295,11 @@ static int load_and_pin(const struct weir_paths *p, struct weir_error *err)
 				      strerror(errno));
 	r = weir_bpf__load(skel);
 	if (r) {
-		weir_error_set(err, r,
-			       "cannot load the datapath (is the pinned datapath in %s from another "
-			       "weir version?): %s",
-			       p->maps, strerror(-r));
+		weir_error_set(
+			err, r,
+			"cannot load the datapath (is the pinned datapath in %s from another "
+			"weir version?): %s",
+			p->maps, strerror(-r));
 		goto out;
 	}
 	mon = load_monitor(p, err);
@@ -434,7 +435,7 @@ int weir_datapath_open(struct weir_datapath *dp, const struct weir_config *cfg, 
 	} else if (r == -ENOENT) {
 		/* some pins are missing (a newer map, a crashed load): an unused datapath is
 		 * rebuilt whole, a used one gets only what it lacks */
-		struct weir_error e = { .code = r };
+		struct weir_error e = {.code = r};
 
 		replace_incompatible(&p, cfg, &e);
 	}

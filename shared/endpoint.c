@@ -263,7 +263,8 @@ static int policy_write(struct weir_ctx *ctx, uint32_t ep, const struct weir_com
 		struct weir_policy_key key = c->entries[*written].key;
 
 		key.ep_id = ep;
-		if (bpf_map_update_elem(ctx->dp.map[WEIR_MAP_POLICY], &key, &c->entries[*written].val, BPF_ANY))
+		if (bpf_map_update_elem(ctx->dp.map[WEIR_MAP_POLICY], &key,
+					&c->entries[*written].val, BPF_ANY))
 			return -errno;
 	}
 	return 0;

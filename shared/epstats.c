@@ -16,8 +16,8 @@
 #include "ctx.h"
 #include "util.h"
 
-static const char *const pclass_names[WEIR_PCLASSES] = { "tcp", "udp", "icmp", "other" };
-static const char *const dir_names[WEIR_DIRS] = { "egress", "ingress" };
+static const char *const pclass_names[WEIR_PCLASSES] = {"tcp", "udp", "icmp", "other"};
+static const char *const dir_names[WEIR_DIRS] = {"egress", "ingress"};
 
 static int percpu_sum(int map, uint32_t key, void *out, size_t size)
 {
@@ -122,7 +122,7 @@ static pthread_once_t reasons_once = PTHREAD_ONCE_INIT;
 static struct {
 	uint32_t value;
 	char name[64];
-} *reasons;
+} * reasons;
 static size_t nreasons;
 
 static void load_reasons(void)
@@ -136,8 +136,8 @@ static void load_reasons(void)
 		const struct btf_type *t = btf__type_by_id(btf, id);
 		const struct btf_enum *e;
 
-		if (!btf_is_enum(t) || strcmp(btf__name_by_offset(btf, t->name_off),
-					      "skb_drop_reason"))
+		if (!btf_is_enum(t) ||
+		    strcmp(btf__name_by_offset(btf, t->name_off), "skb_drop_reason"))
 			continue;
 		reasons = calloc(btf_vlen(t), sizeof(*reasons));
 		if (!reasons)
@@ -250,7 +250,8 @@ struct json_object *weir_ep_stats_to_json(const struct weir_ep_stats *s)
 	if (s->has_tcp) {
 		struct json_object *t = json_object_new_object();
 
-		json_object_object_add(t, "active_opens", json_object_new_uint64(s->tcp.active_opens));
+		json_object_object_add(t, "active_opens",
+				       json_object_new_uint64(s->tcp.active_opens));
 		json_object_object_add(t, "passive_opens",
 				       json_object_new_uint64(s->tcp.passive_opens));
 		json_object_object_add(t, "failed_connects",
@@ -259,7 +260,8 @@ struct json_object *weir_ep_stats_to_json(const struct weir_ep_stats *s)
 				       json_object_new_uint64(s->c.dir[WEIR_EGRESS].tcp_resets));
 		json_object_object_add(t, "resets_received",
 				       json_object_new_uint64(s->c.dir[WEIR_INGRESS].tcp_resets));
-		json_object_object_add(t, "retransmits", json_object_new_uint64(s->tcp.retransmits));
+		json_object_object_add(t, "retransmits",
+				       json_object_new_uint64(s->tcp.retransmits));
 		json_object_object_add(t, "connect_latency_us", hist_json(&s->tcp.connect_latency));
 		json_object_object_add(t, "srtt_us", hist_json(&s->tcp.srtt));
 		json_object_object_add(o, "tcp", t);
@@ -267,8 +269,8 @@ struct json_object *weir_ep_stats_to_json(const struct weir_ep_stats *s)
 	for (size_t i = 0; i < s->ndrops; i++) {
 		char buf[32];
 
-		json_object_object_add(drops, weir_drop_reason_name(s->drops[i].reason, buf,
-								      sizeof(buf)),
+		json_object_object_add(drops,
+				       weir_drop_reason_name(s->drops[i].reason, buf, sizeof(buf)),
 				       json_object_new_uint64(s->drops[i].count));
 	}
 	json_object_object_add(o, "kernel_drops", drops);

@@ -101,7 +101,7 @@ static const char *proto_name(uint8_t p)
 
 static struct json_object *event_json(const struct weir_event *ev, const struct ep_names *names)
 {
-	static const char *const verdicts[] = { "allowed", "denied", "audit-denied" };
+	static const char *const verdicts[] = {"allowed", "denied", "audit-denied"};
 	struct json_object *o = json_object_new_object();
 	const char *name = NULL, *id = name_of(names, ev->ep_id, &name);
 	char la[INET6_ADDRSTRLEN], ra[INET6_ADDRSTRLEN];
@@ -109,22 +109,23 @@ static struct json_object *event_json(const struct weir_event *ev, const struct 
 	addr_str(ev->family, ev->laddr, la, sizeof(la));
 	addr_str(ev->family, ev->raddr, ra, sizeof(ra));
 	json_object_object_add(o, "time_ms", json_object_new_uint64(boot_to_wall_ms(ev->end_ns)));
-	json_object_object_add(o, "type", json_object_new_string(ev->type == WEIR_EV_FLOW ? "flow"
-										     : "denied"));
+	json_object_object_add(
+		o, "type", json_object_new_string(ev->type == WEIR_EV_FLOW ? "flow" : "denied"));
 	if (id)
 		json_object_object_add(o, "container", json_object_new_string(id));
 	if (name && *name)
 		json_object_object_add(o, "name", json_object_new_string(name));
 	json_object_object_add(o, "endpoint", json_object_new_uint64(ev->ep_id));
-	json_object_object_add(o, "direction",
-			       json_object_new_string(ev->dir == WEIR_EGRESS ? "egress" : "ingress"));
+	json_object_object_add(
+		o, "direction",
+		json_object_new_string(ev->dir == WEIR_EGRESS ? "egress" : "ingress"));
 	json_object_object_add(o, "verdict", json_object_new_string(verdicts[ev->verdict % 3]));
 	json_object_object_add(o, "protocol", json_object_new_string(proto_name(ev->proto)));
 	json_object_object_add(o, "family", json_object_new_int(ev->family));
 	if (ev->type == WEIR_EV_DENIED)
-		json_object_object_add(o, "at", json_object_new_string(ev->where == WEIR_AT_SOCKET
-									       ? "socket"
-									       : "packet"));
+		json_object_object_add(
+			o, "at",
+			json_object_new_string(ev->where == WEIR_AT_SOCKET ? "socket" : "packet"));
 	if (ev->type == WEIR_EV_FLOW || ev->where == WEIR_AT_PACKET) {
 		json_object_object_add(o, "local_addr", json_object_new_string(la));
 		json_object_object_add(o, "local_port", json_object_new_int(ev->lport));
@@ -159,8 +160,9 @@ void weir_event_format(struct json_object *ev, char *buf, size_t size)
 	snprintf(who, sizeof(who), "%.12s%s%.20s%s", weir_json_str(ev, "container") ?: "?",
 		 weir_json_str(ev, "name") ? "/" : "", weir_json_str(ev, "name") ?: "", "");
 	if (weir_json_str(ev, "local_addr"))
-		snprintf(local, sizeof(local), "%s%s%s:%llu ", fam6, weir_json_str(ev, "local_addr"),
-			 fam6e, (unsigned long long)weir_json_u64(ev, "local_port"));
+		snprintf(local, sizeof(local), "%s%s%s:%llu ", fam6,
+			 weir_json_str(ev, "local_addr"), fam6e,
+			 (unsigned long long)weir_json_u64(ev, "local_port"));
 	n = snprintf(buf, size, "%s.%03llu %-24s %-7s %-6s %s%s %s%s%s:%llu %s", ts,
 		     (unsigned long long)(weir_json_u64(ev, "time_ms") % 1000), who,
 		     weir_json_str(ev, "direction") ?: "?", weir_json_str(ev, "protocol") ?: "?",
@@ -282,7 +284,7 @@ static int on_ring(void *arg, void *data, size_t size)
 int weir_events_follow(struct weir_ctx *ctx, const char *id, weir_event_fn fn, void *arg,
 		       volatile sig_atomic_t *stop, struct weir_error *err)
 {
-	struct follow_state st = { .ctx = ctx, .id = id, .fn = fn, .arg = arg };
+	struct follow_state st = {.ctx = ctx, .id = id, .fn = fn, .arg = arg};
 	struct ring_buffer *rb;
 	int r;
 
@@ -329,7 +331,7 @@ int weir_node_stats(struct weir_ctx *ctx, struct json_object **out)
 {
 	struct json_object *o = json_object_new_object();
 	struct weir_error e = {};
-	uint64_t states[2] = { 0, 0 };
+	uint64_t states[2] = {0, 0};
 	bool loaded = !weir_ctx_datapath(ctx, false, &e);
 
 	json_object_object_add(o, "datapath_loaded", json_object_new_boolean(loaded));
@@ -351,9 +353,9 @@ int weir_node_stats(struct weir_ctx *ctx, struct json_object **out)
 			json_object_object_add(o, "events_lost", json_object_new_uint64(lost));
 		}
 		free(per);
-		json_object_object_add(o, "kernel_drop_reasons",
-				       json_object_new_boolean(ctx->dp.meta_flags &
-							       WEIR_META_DROP_REASONS));
+		json_object_object_add(
+			o, "kernel_drop_reasons",
+			json_object_new_boolean(ctx->dp.meta_flags & WEIR_META_DROP_REASONS));
 	}
 	*out = o;
 	return 0;

@@ -34,7 +34,8 @@ static bool old_enough(const char *path, uint64_t now_ms)
 
 	if (stat(path, &stt))
 		return false;
-	return now_ms - ((uint64_t)stt.st_mtim.tv_sec * 1000 + (uint64_t)stt.st_mtim.tv_nsec / 1000000) >=
+	return now_ms - ((uint64_t)stt.st_mtim.tv_sec * 1000 +
+			 (uint64_t)stt.st_mtim.tv_nsec / 1000000) >=
 	       WEIR_GC_ORPHAN_AGE_MS;
 }
 

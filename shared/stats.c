@@ -9,9 +9,9 @@
 
 struct json_object *weir_record_summary(struct json_object *rec)
 {
-	static const char *const keys[] = { "id",	"name",	      "pod_name",  "pod_namespace",
-					    "endpoint", "state",      "mode",	   "monitor",
-					    "source",	"cgroup",     "started_ms", "stopped_ms" };
+	static const char *const keys[] = {"id",       "name",	 "pod_name",   "pod_namespace",
+					   "endpoint", "state",	 "mode",       "monitor",
+					   "source",   "cgroup", "started_ms", "stopped_ms"};
 	struct json_object *o = json_object_new_object(), *v;
 
 	for (size_t i = 0; i < WEIR_ARRAY_SIZE(keys); i++)
@@ -52,8 +52,7 @@ struct json_object *weir_stats_of(struct weir_ctx *ctx, struct json_object *rec)
 		json_object_object_add(o, "counters_available", json_object_new_boolean(false));
 		src = weir_counters_to_json(&zero);
 	}
-	json_object_object_foreach(src, k, v)
-	{
+	json_object_object_foreach (src, k, v) {
 		json_object_object_add(o, k, json_object_get(v));
 	}
 	json_object_put(src);

@@ -154,10 +154,10 @@ static void setup_endpoint(const char *egress_rules, const char *ingress_rules, 
 	}
 
 	if (egress_rules)
-		kv[n++] = (struct weir_kv){ "egress.weir.io", egress_rules };
+		kv[n++] = (struct weir_kv){"egress.weir.io", egress_rules};
 	if (ingress_rules)
-		kv[n++] = (struct weir_kv){ "ingress.weir.io", ingress_rules };
-	kv[n++] = (struct weir_kv){ "policy-mode.weir.io", audit ? "audit" : "enforce" };
+		kv[n++] = (struct weir_kv){"ingress.weir.io", ingress_rules};
+	kv[n++] = (struct weir_kv){"policy-mode.weir.io", audit ? "audit" : "enforce"};
 	if (weir_spec_parse(&cfg, kv, n, &spec, &err) ||
 	    weir_policy_compile(&spec.policy, &comp, &err))
 		fail_msg("%s", err.msg);
@@ -172,16 +172,14 @@ static void setup_endpoint(const char *egress_rules, const char *ingress_rules, 
 		    (spec.policy.dir[WEIR_EGRESS].present ? WEIR_EP_POLICY_EGRESS : 0) |
 		    (spec.policy.dir[WEIR_INGRESS].present ? WEIR_EP_POLICY_INGRESS : 0);
 	epv.gen++;
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.weir_endpoints), &ep, &epv,
-					     BPF_ANY),
-			 0);
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.weir_cgroups), &my_cgid, &ep,
-					     BPF_ANY),
-			 0);
+	assert_int_equal(
+		bpf_map_update_elem(bpf_map__fd(skel->maps.weir_endpoints), &ep, &epv, BPF_ANY), 0);
+	assert_int_equal(
+		bpf_map_update_elem(bpf_map__fd(skel->maps.weir_cgroups), &my_cgid, &ep, BPF_ANY),
+		0);
 	assert_non_null(zero);
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.weir_counters), &ep, zero,
-					     BPF_ANY),
-			 0);
+	assert_int_equal(
+		bpf_map_update_elem(bpf_map__fd(skel->maps.weir_counters), &ep, zero, BPF_ANY), 0);
 	free(zero);
 	weir_compiled_free(&comp);
 	weir_spec_free(&spec);
@@ -211,7 +209,8 @@ static void test_egress_policy(void **state)
 	assert_int_equal(c.dir[WEIR_EGRESS].proto[WEIR_PC_TCP].packets, 1);
 	assert_int_equal(c.dir[WEIR_EGRESS].proto[WEIR_PC_TCP].bytes, 20 + 20 + 100);
 	assert_int_equal(c.dir[WEIR_EGRESS].proto[WEIR_PC_UDP].packets, 2);
-	assert_int_equal(c.dir[WEIR_EGRESS].proto[WEIR_PC_UDP].bytes, (20 + 8 + 30) + (40 + 8 + 30));
+	assert_int_equal(c.dir[WEIR_EGRESS].proto[WEIR_PC_UDP].bytes,
+			 (20 + 8 + 30) + (40 + 8 + 30));
 	assert_int_equal(c.dir[WEIR_EGRESS].policy_dropped.packets, 3);
 	assert_int_equal(c.dir[WEIR_EGRESS].policy_dropped.bytes,
 			 (20 + 20 + 10) + (20 + 20) + (20 + 8 + 56));
@@ -349,14 +348,14 @@ static uint32_t rnd(uint32_t n)
 
 static void test_random_policies_in_kernel(void **state)
 {
-	static const char *const peers[] = { "10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24",
-					     "10.1.2.3",   "any",	      "10.2.0.0/15" };
-	static const char *const ports[] = { "",      " tcp/443",	" tcp/400-500,udp/53",
-					     " icmp", " udp",		" tcp/1-1000,tcp/443" };
-	static const char *const dsts[] = { "10.1.2.3", "10.1.2.4", "10.1.9.9",
-					    "10.3.0.1", "10.2.1.1", "192.0.2.1" };
-	static const uint16_t dports[] = { 53, 443, 450, 1000, 1001, 22 };
-	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP };
+	static const char *const peers[] = {"10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24",
+					    "10.1.2.3",	  "any",	 "10.2.0.0/15"};
+	static const char *const ports[] = {"",	     " tcp/443", " tcp/400-500,udp/53",
+					    " icmp", " udp",	 " tcp/1-1000,tcp/443"};
+	static const char *const dsts[] = {"10.1.2.3", "10.1.2.4", "10.1.9.9",
+					   "10.3.0.1", "10.2.1.1", "192.0.2.1"};
+	static const uint16_t dports[] = {53, 443, 450, 1000, 1001, 22};
+	static const uint8_t protos[] = {IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP};
 	unsigned int runs = 0;
 
 	for (int t = 0; t < 150; t++) {
@@ -386,7 +385,8 @@ static void test_random_policies_in_kernel(void **state)
 			want = weir_policy_eval_reference(&pol, WEIR_EGRESS, WEIR_V4, addr,
 							  weir_pclass_of(proto), dport, true);
 			if (egress(&p) != want)
-				fail_msg("policy \"%s\": %s proto %u port %u: kernel %d, reference %d",
+				fail_msg("policy \"%s\": %s proto %u port %u: kernel %d, reference "
+					 "%d",
 					 text, dst, proto, dport, !want, want);
 			runs++;
 		}
