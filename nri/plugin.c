@@ -71,6 +71,14 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 /* libweir's weir_error_set() is not required here: the plugin core links without libweir. */
 static int set_err(struct weir_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -263,9 +271,12 @@ static void dispatch(struct nri_plugin *p, int ev, const Nri__PodSandbox *pod,
 	}
 	nri_debug("%s pod %s (%s/%s) ctr %s (%s) pid %" PRIu32, event_name(ev), pod->id,
 		  pod->namespace_, pod->name, ctr->id, ctr->name, cf ? ctr->pid : pod->pid);
-	t0 = now_ms();
+	t0 = now_us();
 	rc = pf ? pf(p->u, pod, &err) : cf(p->u, pod, ctr, &err);
-	dt = now_ms() - t0;
+	dt = now_us() - t0;
+	nri_debug("%s pod %s ctr %s handled in %" PRIu64 " us", event_name(ev), pod->id, ctr->id,
+		  dt);
+	dt /= 1000;
 	if (dt >= p->request_timeout_ms)
 		nri_warn("%s pod %s ctr %s took %" PRIu64 " ms, the runtime's request timeout is "
 			 "%" PRIu64 " ms: it will drop this plugin",

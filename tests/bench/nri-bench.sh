@@ -7,14 +7,14 @@
 # hits both alike. Every pod carries the same egress.weir.io annotation; without weir-nri
 # containerd calls no plugin.
 #
-#   sudo tests/bench/nri-bench.sh [ROUNDS=6] [PODS_PER_ROUND=10]
+#   sudo tests/bench/nri-bench.sh [ROUNDS=12] [PODS_PER_ROUND=5]
 #
 # Needs `make` (weir-nri) and tests/e2e/cri/setup.sh (run here, idempotent). Uses its own
 # containerd, bridge, subnet, weir state and bpffs folder, and removes them on exit.
 set -euo pipefail
 
-ROUNDS=${1:-6}
-PER=${2:-10}
+ROUNDS=${1:-12}
+PER=${2:-5}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 OUT=${WEIR_OUTPUT:-$ROOT/.output}
@@ -39,7 +39,7 @@ ANN="egress.weir.io=allow 10.89.80.0/24 tcp/80,udp/5000; allow any udp/53; deny 
 nri_start() {
 	local mark
 	mark=$(cri_log_mark)
-	"$OUT/bin/weir-nri" -s "$WEIR_NRI_SOCK" -c "$CONF" -l warn </dev/null >>"$T/weir-nri.log" 2>&1 &
+	"$OUT/bin/weir-nri" -s "$WEIR_NRI_SOCK" -c "$CONF" -l debug </dev/null >>"$T/weir-nri.log" 2>&1 &
 	NRI_PID=$!
 	cri_wait_nri_plugin 10-weir 15 "$mark"
 }
@@ -53,7 +53,7 @@ cleanup() {
 	set +e
 	cri_stop >/dev/null 2>&1
 	nri_stop
-	rm -rf "$STATE" "$BPFFS" "$T/times"
+	rm -rf "$STATE" "$BPFFS" "$T/times" "$T/weir-nri.log"
 }
 trap cleanup EXIT
 
@@ -61,6 +61,7 @@ trap cleanup EXIT
 cri_stop >/dev/null 2>&1 || true
 rm -rf "$STATE" "$BPFFS"
 mkdir -p "$STATE" "$T/times"
+: >"$T/weir-nri.log"
 stat -f -c %T /sys/fs/bpf 2>/dev/null | grep -q '^bpf' || mount -t bpf bpf /sys/fs/bpf
 mkdir -p "$BPFFS"
 printf '{ "state_dir": "%s", "bpffs": "%s" }\n' "$STATE" "$BPFFS" >"$CONF"
@@ -70,6 +71,7 @@ cri_start
 nri_start
 cri bench 3 -a "$ANN" >/dev/null
 nri_stop
+: >"$T/weir-nri.log"
 cri bench 3 -a "$ANN" >/dev/null
 
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -91,3 +93,12 @@ echo "pod+container start (RunPodSandbox+CreateContainer+StartContainer), annota
 printf '  with weir-nri:    median %.1f ms (%d starts)\n' "$mw" "$nw"
 printf '  without weir-nri: median %.1f ms (%d starts)\n' "$mo" "$no"
 awk -v a="$mw" -v b="$mo" 'BEGIN { printf "  ratio %.3f, difference %+.1f ms\n", a / b, a - b }'
+# weir-nri's own share: time spent in its handlers per pod (its debug log), the rest of the
+# difference is containerd's NRI round trips.
+awk '/ handled in [0-9]+ us$/ && ($3 == "RunPodSandbox" || $3 == "CreateContainer" || $3 == "StartContainer") {
+	t[$5] += $(NF - 1) } END { for (p in t) print t[p] / 1000 }' "$T/weir-nri.log" >"$T/times/handlers"
+if [ -s "$T/times/handlers" ]; then
+	printf '  in weir-nri handlers (RunPodSandbox+CreateContainer+StartContainer): median %.2f ms per pod\n' \
+		"$(median "$T/times/handlers")"
+fi
+echo "  load average during the run: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
