@@ -445,5 +445,6 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------
+ok_run "weir status runs" "$WEIR" status
 ok_run "weir gc runs" "$WEIR" gc
 done_testing
