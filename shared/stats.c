@@ -17,6 +17,9 @@ struct json_object *weir_record_summary(struct json_object *rec)
 	for (size_t i = 0; i < WEIR_ARRAY_SIZE(keys); i++)
 		if (json_object_object_get_ex(rec, keys[i], &v))
 			json_object_object_add(o, keys[i], json_object_get(v));
+	/* always present, null when the runtime did not say (plain runc, podman hooks) */
+	if (!json_object_object_get_ex(o, "name", NULL))
+		json_object_object_add(o, "name", NULL);
 	return o;
 }
 
