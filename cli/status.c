@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -39,6 +41,14 @@ static int count_running(struct weir_ctx *ctx, const char *id, struct json_objec
 	else
 		n[1]++;
 	return 0;
+}
+
+static bool prog_pinned(struct cli *cli, int i)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", cli->ctx->paths.progs, weir_progs[i].name);
+	return access(path, F_OK) == 0;
 }
 
 int cmd_status(struct cli *cli, int argc, char **argv)
@@ -110,7 +120,9 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		printf("           %s\n", err.msg);
 	for (int i = 0; i < WEIR_PROG_COUNT; i++)
 		printf("  %-16s %-20s %s\n", weir_progs[i].name, weir_progs[i].hook,
-		       loaded ? "pinned" : "-");
+		       !loaded		   ? "-"
+		       : prog_pinned(cli, i) ? "pinned"
+					     : "not loaded (refused by this kernel)");
 	printf("endpoints: %zu running, %zu stopped (records kept %llu s)\n", counts[0], counts[1],
 	       (unsigned long long)cli->ctx->cfg.stopped_retention_s);
 	if (loaded) {

@@ -37,7 +37,7 @@ const struct weir_prog_desc weir_progs[WEIR_PROG_COUNT] = {
 	[WEIR_PROG_SENDMSG6] = {"weir_sendmsg6", BPF_CGROUP_UDP6_SENDMSG, "cgroup/sendmsg6",
 				WEIR_SCOPE_ENDPOINT, false},
 	[WEIR_PROG_SOCKOPS] = {"weir_sockops", BPF_CGROUP_SOCK_OPS, "sockops", WEIR_SCOPE_MONITOR,
-			       false},
+			       true},
 	[WEIR_PROG_KFREE_SKB] = {"weir_kfree_skb", BPF_TRACE_RAW_TP, "tp_btf/kfree_skb",
 				 WEIR_SCOPE_NODE, true},
 };
@@ -246,36 +246,39 @@ static int attach_node_links(const struct weir_paths *p, struct monitor_bpf *mon
 	return 0;
 }
 
-/* Load the monitoring object; kfree_skb needs the kernel's BTF and is optional. */
+/*
+ * Load the monitoring object. Its programs read kernel structures through CO-RE, so they need
+ * the kernel's BTF: without it (or if the kernel refuses them) they are left out, kfree_skb
+ * first, and the maps still load so counters keep their shape.
+ */
 static struct monitor_bpf *load_monitor(const struct weir_paths *p, struct weir_error *err)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = p->maps);
-	bool with_drops = access("/sys/kernel/btf/vmlinux", R_OK) == 0;
+	int level = access("/sys/kernel/btf/vmlinux", R_OK) == 0 ? 2 : 0;
 	struct monitor_bpf *mon;
 	int r;
 
-	for (int attempt = 0; attempt < 2; attempt++) {
+	for (;; level--) {
 		mon = monitor_bpf__open_opts(&opts);
 		if (!mon) {
 			weir_error_set(err, -errno, "cannot open the monitoring object: %s",
 				       strerror(errno));
 			return NULL;
 		}
-		if (!with_drops)
-			bpf_program__set_autoload(mon->progs.weir_kfree_skb, false);
+		bpf_program__set_autoload(mon->progs.weir_kfree_skb, level >= 2);
+		bpf_program__set_autoload(mon->progs.weir_sockops, level >= 1);
 		r = monitor_bpf__load(mon);
 		if (!r)
 			return mon;
 		monitor_bpf__destroy(mon);
-		if (!with_drops) {
-			weir_error_set(err, r, "cannot load the monitoring programs: %s",
-				       strerror(-r));
+		if (level == 0) {
+			weir_error_set(err, r, "cannot load the monitoring maps: %s", strerror(-r));
 			return NULL;
 		}
-		pr_warn("kernel drop reasons unavailable: kfree_skb refused (%s)", strerror(-r));
-		with_drops = false;
+		pr_warn("%s unavailable: the kernel refused %s (%s)",
+			level == 2 ? "kernel drop reasons" : "TCP health and flows",
+			level == 2 ? "tp_btf/kfree_skb" : "the sockops program", strerror(-r));
 	}
-	return NULL;
 }
 
 /* Verify the objects and pin what they lack; called with the datapath lock held. */

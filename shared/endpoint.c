@@ -326,7 +326,8 @@ static int links_create(struct weir_ctx *ctx, uint32_t ep, int cg_fd, bool monit
 		int link;
 
 		if (weir_progs[i].scope == WEIR_SCOPE_NODE ||
-		    (weir_progs[i].scope == WEIR_SCOPE_MONITOR && !monitor))
+		    (weir_progs[i].scope == WEIR_SCOPE_MONITOR && !monitor) ||
+		    ctx->dp.prog[i] < 0)
 			continue;
 		link = bpf_link_create(ctx->dp.prog[i], cg_fd, weir_progs[i].attach, NULL);
 		if (link < 0)
@@ -510,6 +511,9 @@ int weir_endpoint_attach(struct weir_ctx *ctx, const struct weir_container *c,
 			       comp.n, strerror(-r));
 		goto del_policy;
 	}
+	if (spec.monitor != WEIR_MON_OFF && ctx->dp.prog[WEIR_PROG_SOCKOPS] < 0)
+		pr_warn("%s: %s: TCP health and flows are unavailable on this kernel (weir status)",
+			c->id, WEIR_KEY_MONITOR);
 	epv.flags = WEIR_EP_ACTIVE | (spec.audit ? WEIR_EP_AUDIT : 0) |
 		    (spec.policy.dir[WEIR_EGRESS].present ? WEIR_EP_POLICY_EGRESS : 0) |
 		    (spec.policy.dir[WEIR_INGRESS].present ? WEIR_EP_POLICY_INGRESS : 0) |
