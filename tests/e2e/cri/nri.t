@@ -160,13 +160,15 @@ sink_count() { # PORT SIZE IP
 	cri exec "$CP" -- cat "/tmp/u$1" 2>/dev/null | grep -c "^udp $2 from $3\$"
 }
 
+ctr_exited() { cri inspect "$1" | jq -e '.status.state == "CONTAINER_EXITED"' >/dev/null; }
+
 # Run a container (pod $1, name $2) whose command is the rest, wait until it exited; print
 # its exit code and its first line of output (from the CRI log).
 run_once() {
 	local pod=$1 name=$2 c code
 	shift 2
 	c=$(cri run "$pod" "$name" -- "$@") || return 1
-	wait_for 10 bash -c "cri inspect $c | jq -e '.status.state == \"CONTAINER_EXITED\"'" || return 1
+	wait_for 10 ctr_exited "$c" || return 1
 	code=$(cri inspect "$c" | jq -r '.status.exit_code')
 	echo "$c $code $(sed -n 's/^[^ ]* stdout [FP] //p' "$(cri inspect "$c" | jq -r .status.log_path)" | head -n 1)"
 }
@@ -403,9 +405,8 @@ is "$(rec_field "$cE" source) $(rec_field "$cE" pod_name)" "nri after" "... by w
 ids=$(ls "$STATE/containers" | sed 's/\.json$//')
 cri --timeout 60 rm-all >/dev/null 2>"$WORK/err"
 ok $? "every pod stopped and removed"
-check "every record stopped, no endpoint pinned" -- bash -c "
-	[ -z \"\$(ls '$BPFFS/weir/endpoints')\" ] &&
-	! jq -e 'select(.state != \"stopped\")' '$STATE'/containers/*.json >/dev/null"
+is "$(jq -s '[.[] | select(.state != "stopped")] | length' "$STATE"/containers/*.json) $(ls "$BPFFS/weir/endpoints" | grep -c .)" \
+	"0 0" "every record stopped, no endpoint pinned"
 left=0
 for id in $ids; do
 	cg=$(rec_field "$id" cgroup_id)
