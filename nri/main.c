@@ -5,8 +5,13 @@
  * weir's datapath to each container before it starts.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,17 +21,95 @@
 #include "nri_log.h"
 #include "plugin.h"
 #include "weir.h"
+#include "config.h"
+#include "events.h"
+#include "httpd.h"
+#include "util.h"
 
 #ifndef WEIR_VERSION
 #define WEIR_VERSION "0.1.0"
 #endif
 
 static struct nri_plugin *the_plugin;
+static volatile sig_atomic_t stopping;
 
 static void on_signal(int sig)
 {
+	stopping = 1;
 	if (the_plugin)
 		nri_plugin_stop(the_plugin);
+}
+
+/*
+ * The flow log: flow and denial events as JSON lines on standard output, read from the ring
+ * buffer by a thread of its own (with its own context), so the NRI event loop never waits
+ * for it and it never waits for the NRI event loop.
+ */
+struct flow_log {
+	pthread_t thread;
+	const char *config;
+	bool started;
+};
+
+static int print_flow(struct json_object *ev, void *arg)
+{
+	fprintf(stdout, "%s\n",
+		json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN |
+							   JSON_C_TO_STRING_NOSLASHESCAPE));
+	fflush(stdout);
+	return 0;
+}
+
+static void *flow_log_main(void *arg)
+{
+	struct flow_log *fl = arg;
+	struct weir_error err = {0};
+	struct weir_ctx *ctx = NULL;
+
+	while (!stopping) {
+		/* until the first container loads the datapath there is no ring to read */
+		if (!ctx && weir_ctx_open(&ctx, fl->config, &err)) {
+			nri_error("flow log: %s", err.msg);
+			return NULL;
+		}
+		if (weir_events_follow(ctx, NULL, print_flow, NULL, &stopping, &err)) {
+			nri_debug("flow log: %s; retrying", err.msg);
+			weir_ctx_close(ctx);
+			ctx = NULL;
+			for (int i = 0; i < 10 && !stopping; i++)
+				usleep(100000);
+		}
+	}
+	weir_ctx_close(ctx);
+	return NULL;
+}
+
+/* One weir-nri per node: a second one would register too and attach every container twice. */
+static int instance_lock(const char *config, struct weir_error *err)
+{
+	struct weir_config cfg;
+	char path[PATH_MAX];
+	int fd, r;
+
+	r = weir_config_load(&cfg, config ? config : WEIR_DEFAULT_CONFIG, config != NULL, err);
+	if (r)
+		return r;
+	r = weir_mkdir_p(cfg.state_dir, 0700);
+	if (r)
+		return weir_error_set(err, r, "cannot create %s: %s", cfg.state_dir, strerror(-r));
+	snprintf(path, sizeof(path), "%s/weir-nri.lock", cfg.state_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return weir_error_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		r = -errno;
+		close(fd);
+		return weir_error_set(err, r,
+				      r == -EWOULDBLOCK ? "another weir-nri is running (it holds %s)"
+							: "cannot lock %s",
+				      path);
+	}
+	return fd; /* held until exit */
 }
 
 static void usage(FILE *f)
@@ -42,6 +125,9 @@ static void usage(FILE *f)
 		"  -c, --config FILE       weir node configuration (default: libweir's default)\n"
 		"  -l, --log-level LEVEL   debug, info, warn or error (default info)\n"
 		"  -f, --log-format FMT    text or json (default text)\n"
+		"  -m, --metrics-listen ADDR  serve Prometheus /metrics on ADDR (e.g. "
+		"127.0.0.1:9464)\n"
+		"      --flow-log          flow and denial events as JSON lines on standard output\n"
 		"  -h, --help              show this help\n"
 		"  -V, --version           show the version\n"
 		"\n"
@@ -60,6 +146,8 @@ int main(int argc, char **argv)
 		{"config", required_argument, NULL, 'c'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"log-format", required_argument, NULL, 'f'},
+		{"metrics-listen", required_argument, NULL, 'm'},
+		{"flow-log", no_argument, NULL, 'F'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -72,9 +160,14 @@ int main(int argc, char **argv)
 	struct weir_ctx *ctx = NULL;
 	struct weir_nri *w = NULL;
 	struct sigaction sa = {0};
-	int c, rc;
+	const char *metrics_addr = NULL;
+	struct weir_httpd *httpd = NULL;
+	struct weir_ctx *metrics_ctx = NULL;
+	struct flow_log flow_log = {0};
+	bool flows = false;
+	int c, rc, lock;
 
-	while ((c = getopt_long(argc, argv, "s:n:i:c:l:f:hV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:n:i:c:l:f:m:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			cfg.socket_path = optarg;
@@ -105,6 +198,12 @@ int main(int argc, char **argv)
 					optarg);
 				return 2;
 			}
+			break;
+		case 'm':
+			metrics_addr = optarg;
+			break;
+		case 'F':
+			flows = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -146,10 +245,28 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	lock = instance_lock(config, &err);
+	if (lock < 0) {
+		nri_error("%s", err.msg);
+		return 1;
+	}
 	rc = weir_ctx_open(&ctx, config, &err);
 	if (rc) {
 		nri_error("%s", err.msg[0] ? err.msg : strerror(-rc));
 		return 1;
+	}
+	/* the metrics server reads the maps from its own thread: it gets its own context */
+	if (metrics_addr) {
+		rc = weir_ctx_open(&metrics_ctx, config, &err);
+		if (!rc)
+			rc = weir_httpd_start(&httpd, metrics_addr, metrics_ctx, &err);
+		if (rc) {
+			nri_error("--metrics-listen: %s", err.msg);
+			weir_ctx_close(metrics_ctx);
+			weir_ctx_close(ctx);
+			return 1;
+		}
+		nri_info("serving metrics on %s", metrics_addr);
 	}
 	rc = weir_nri_new(&w, ctx);
 	if (!rc)
@@ -167,8 +284,21 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (flows) {
+		flow_log.config = config;
+		if (pthread_create(&flow_log.thread, NULL, flow_log_main, &flow_log) == 0)
+			flow_log.started = true;
+		else
+			nri_error("cannot start the flow log thread");
+	}
+
 	nri_info("weir-nri %s starting: events 0x%x", WEIR_VERSION, nri_plugin_events(the_plugin));
 	rc = nri_plugin_run(the_plugin);
+	stopping = 1;
+	if (flow_log.started)
+		pthread_join(flow_log.thread, NULL);
+	weir_httpd_stop(httpd);
+	weir_ctx_close(metrics_ctx);
 	if (rc)
 		nri_error("event loop failed: %s", strerror(-rc));
 	else

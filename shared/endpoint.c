@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -96,6 +97,34 @@ int weir_annotations_check(struct weir_ctx *ctx, const struct weir_kv *kv, size_
 		weir_compiled_free(&comp);
 	weir_spec_free(&spec);
 	return r;
+}
+
+/*
+ * The registry lock makes "is this container attached? if not, attach it" one step, so two
+ * integrations (a hook and weir-nri, or two weir-nri) never attach one container twice. It is
+ * held for one container's map writes and links.
+ */
+static int registry_lock(struct weir_ctx *ctx, struct weir_error *err)
+{
+	char path[PATH_MAX];
+	int fd, r;
+
+	r = weir_mkdir_p(ctx->cfg.state_dir, 0700);
+	if (r)
+		return weir_error_set(err, r, "cannot create %s: %s", ctx->cfg.state_dir,
+				      strerror(-r));
+	snprintf(path, sizeof(path), "%s/endpoints.lock", ctx->cfg.state_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return weir_error_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
+	while (flock(fd, LOCK_EX)) {
+		if (errno != EINTR) {
+			r = -errno;
+			close(fd);
+			return weir_error_set(err, r, "cannot lock %s: %s", path, strerror(-r));
+		}
+	}
+	return fd;
 }
 
 /* ---- records ------------------------------------------------------------------------ */
@@ -425,6 +454,7 @@ int weir_endpoint_attach(struct weir_ctx *ctx, const struct weir_container *c,
 {
 	_cleanup_json_ struct json_object *old = NULL;
 	_cleanup_close_ int cg_fd = -1;
+	_cleanup_close_ int lock = -1;
 	struct weir_endpoint epv = {};
 	struct weir_compiled comp = {};
 	struct weir_spec spec;
@@ -448,6 +478,12 @@ int weir_endpoint_attach(struct weir_ctx *ctx, const struct weir_container *c,
 	if (r)
 		goto out_spec;
 
+	/* check-then-attach: two integrations racing for one container attach it once */
+	lock = registry_lock(ctx, err);
+	if (lock < 0) {
+		r = lock;
+		goto out_comp;
+	}
 	r = weir_record_load(ctx, c->id, &old, err);
 	if (!r && !strcmp(weir_json_str(old, "state") ?: "", "running")) {
 		pr_debug("%s: already attached as endpoint %llu", c->id,
@@ -623,11 +659,14 @@ static int endpoint_teardown(struct weir_ctx *ctx, struct json_object *rec,
 
 int weir_endpoint_detach(struct weir_ctx *ctx, const char *id, struct weir_error *err)
 {
+	_cleanup_close_ int lock = registry_lock(ctx, err);
 	_cleanup_json_ struct json_object *rec = NULL;
 	_cleanup_free_ struct weir_ep_stats *final = calloc(1, sizeof(*final));
 	bool have_final;
 	int r;
 
+	if (lock < 0)
+		return lock;
 	r = weir_record_load(ctx, id, &rec, err);
 	if (r == -ENOENT) {
 		pr_debug("%s: not a weir endpoint", id);

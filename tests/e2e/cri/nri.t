@@ -40,6 +40,8 @@ STATE=$T/state
 BPFFS=/sys/fs/bpf/weir-test-nri
 CONF=$T/weir.conf
 NRI_LOG=$T/weir-nri.log
+FLOW_LOG=$T/flows.jsonl
+METRICS_PORT=19464
 NRI_PID=
 
 if [ "$(id -u)" != 0 ]; then
@@ -105,7 +107,8 @@ weir() { "$OUT/bin/weir" --config "$CONF" "$@"; }
 nri_start() {
 	local mark
 	mark=$(cri_log_mark)
-	${WEIR_NRI_WRAP:-} "$OUT/bin/weir-nri" -s "$WEIR_NRI_SOCK" -c "$CONF" -l debug </dev/null >>"$NRI_LOG" 2>&1 &
+	${WEIR_NRI_WRAP:-} "$OUT/bin/weir-nri" -s "$WEIR_NRI_SOCK" -c "$CONF" -l debug \
+		--metrics-listen "127.0.0.1:$METRICS_PORT" --flow-log </dev/null >>"$FLOW_LOG" 2>>"$NRI_LOG" &
 	NRI_PID=$!
 	cri_wait_nri_plugin 10-weir 15 "$mark"
 }
@@ -202,7 +205,7 @@ mkdir -p "$BPFFS"
 printf '{ "state_dir": "%s", "bpffs": "%s", "log_level": "info" }\n' "$STATE" "$BPFFS" >"$CONF"
 : >"$NRI_LOG"
 
-echo "1..55"
+echo "1..62"
 
 cri_start 2>"$WORK/err" || { diag_file "$WORK/err"; bail "containerd did not start"; }
 if nri_start 2>"$WORK/err"; then
@@ -264,6 +267,32 @@ is "$(cw "$cA" udp-send "$P" 5001 2 $S)" "EPERM" "a datagram to the denied $P:50
 s2=$(stat_of "$cA")
 is "$(delta "$s1" "$s2" .egress.denied_connects) $(delta "$s1" "$s2" .egress.udp.packets) $(sink_count 5001 $S "$A")" \
 	"1 0 0" "counted as 1 denied connect, no packet sent, none received"
+
+# --- metrics served by weir-nri, flow log, one instance per node -------------------------------
+metrics=$(curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" 2>"$WORK/err" || true)
+want=$(jq -r '.egress.udp.packets' <<<"$s2")
+got=$(grep "^weir_packets_total{" <<<"$metrics" | grep "container_id=\"$cA\"" |
+	grep 'direction="egress"' | grep 'protocol="udp"' | awk '{ print $NF }')
+is "$got" "$want" "weir-nri --metrics-listen: weir_packets_total of app's egress UDP equals weir stats"
+is "$(grep -c "^weir_packets_total{.*pod=\"first\".*namespace=\"weir-test\"" <<<"$metrics" | tr -d ' ' | sed 's/^0$/none/;s/^[1-9][0-9]*$/labelled/')" \
+	labelled "its series carry the pod and namespace labels"
+podF=$(cri runp flows -l weir-test=nri -a "egress.weir.io=allow $P/32 tcp/80" -a "monitor.weir.io=flows") ||
+	bail "cannot run pod flows"
+cFl=$(cri run "$podF" talker) || bail "cannot run container talker"
+is "$(cw "$cFl" tcp-send "$P" 80 4321 | cut -d" " -f1-2)" "ok sent=4321" "talker sends 4321 bytes to the allowed $P:80"
+is "$(cw "$cFl" connect "$P" 81)" "EPERM" "talker's connect to $P:81 is refused"
+flowline() { grep "\"container\":\"$cFl\"" "$FLOW_LOG" | jq -c "select($1)" 2>/dev/null | head -n 1; }
+wait_for 5 bash -c "grep -q '\"remote_port\":81' '$FLOW_LOG'"
+is "$(flowline '.type == "flow" and .remote_port == 80' | jq -r '.bytes_out')" 4321 \
+	"weir-nri --flow-log: the connection's flow line reports its 4321 payload bytes"
+is "$(flowline '.type == "denied" and .remote_port == 81' | jq -r '.verdict + " " + .at')" "denied socket" \
+	"and the refused connect as one denied line"
+"$OUT/bin/weir-nri" -s "$WEIR_NRI_SOCK" -c "$CONF" </dev/null >"$WORK/out" 2>"$WORK/err"
+rc=$?
+is "$rc $(grep -c 'another weir-nri is running' "$WORK/err")" "1 1" \
+	"a second weir-nri on the node refuses to start (it would attach every container twice)"
+cri stop "$cFl" >/dev/null
+cri rm "$cFl" >/dev/null && cri rmp "$podF" >/dev/null
 
 # --- 16-21: stop and remove leave nothing -----------------------------------------------------
 epA=$(rec_field "$cA" endpoint)
