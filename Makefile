@@ -43,7 +43,7 @@ BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) -mcpu=v3 
 BIN := $(OUTPUT)/bin
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
-SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS)) $(OUTPUT)/bpf_build_id.h
 
 LIB_SRCS := $(wildcard shared/*.c)
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
@@ -61,6 +61,13 @@ $(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/shared $(OUTPUT)/hooks $(OUTPUT)/cli $(OUTPUT)
 $(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h bpf/lib/*.h) | $(OUTPUT)/bpf
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+# Identifies the BPF objects this build embeds: a node whose pinned programs carry another id
+# re-pins them. Computed here, not at every container start.
+$(OUTPUT)/bpf_build_id.h: $(BPF_OBJS)
+	$(call msg,GEN,$@)
+	$(Q)printf '#define WEIR_BPF_BUILD_ID 0x%sULL\n' \
+		"$$(cat $(BPF_OBJS) | sha256sum | cut -c1-16)" > $@.tmp && mv $@.tmp $@
 
 $(OUTPUT)/%.skel.h: $(OUTPUT)/bpf/%.bpf.o Makefile
 	$(call msg,GEN-SKEL,$@)

@@ -130,6 +130,7 @@ struct weir_counters {
 };
 
 #define WEIR_META_DROP_REASONS (1U << 0) /* the kfree_skb program is attached */
+#define WEIR_META_SOCKOPS      (1U << 1) /* the sockops program loaded */
 
 struct weir_meta {
 	__u32 abi_version;

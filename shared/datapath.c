@@ -13,9 +13,11 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "cgroup.h"
 #include "datapath.h"
 #include "log.h"
 #include "util.h"
+#include "bpf_build_id.h"
 #include "monitor.skel.h"
 #include "weir.skel.h"
 
@@ -152,22 +154,10 @@ static int open_pins(struct weir_datapath *dp, const struct weir_paths *p, bool 
 	return 0;
 }
 
-/* FNV-1a over the embedded object: identifies the programs this binary would pin. */
+/* The build's id of the embedded objects (see the Makefile): identifies the programs pinned. */
 static __u64 object_hash(void)
 {
-	const void *(*objects[])(size_t *) = {weir_bpf__elf_bytes, monitor_bpf__elf_bytes};
-	__u64 h = 0xcbf29ce484222325ULL;
-
-	for (size_t o = 0; o < WEIR_ARRAY_SIZE(objects); o++) {
-		size_t sz = 0;
-		const unsigned char *b = objects[o](&sz);
-
-		for (size_t i = 0; i < sz; i++) {
-			h ^= b[i];
-			h *= 0x100000001b3ULL;
-		}
-	}
-	return h;
+	return WEIR_BPF_BUILD_ID;
 }
 
 static int check_abi(struct weir_datapath *dp, const struct weir_paths *p, bool *stale,
@@ -184,10 +174,64 @@ static int check_abi(struct weir_datapath *dp, const struct weir_paths *p, bool 
 				      "the datapath pinned at %s has ABI %u, this weir needs %u: "
 				      "stop its containers and remove %s",
 				      p->root, meta.abi_version, WEIR_ABI_VERSION, p->root);
-	if (stale)
-		*stale = meta.object_hash != object_hash();
 	dp->meta_flags = meta.flags;
+	if (stale) {
+		/* optional programs that loaded must still be pinned: else re-pin them */
+		*stale = meta.object_hash != object_hash() ||
+			 ((meta.flags & WEIR_META_SOCKOPS) && dp->prog[WEIR_PROG_SOCKOPS] < 0) ||
+			 ((meta.flags & WEIR_META_DROP_REASONS) && dp->prog[WEIR_PROG_KFREE_SKB] < 0);
+	}
 	return 0;
+}
+
+/*
+ * The kernel enables each cgroup hook with a static key when the first program of that type
+ * is attached anywhere and disables it when the last one goes: text patching with IPIs to
+ * every CPU, several milliseconds on a virtual machine, paid at every container start and
+ * stop whenever no other endpoint holds the key. An empty cgroup with one link per program
+ * holds them all, and costs nothing: no socket lives in it, so the programs never run there.
+ */
+static void attach_anchor(const struct weir_paths *p)
+{
+	char mnt[PATH_MAX], cg[PATH_MAX], path[PATH_MAX];
+	int cgfd;
+
+	if (weir_cgroup2_mount(mnt, sizeof(mnt)))
+		return;
+	snprintf(cg, sizeof(cg), "%s/weir.anchor", mnt);
+	if (mkdir(cg, 0700) && errno != EEXIST) {
+		pr_info("no anchor cgroup (%s): container starts toggle the kernel's hooks",
+			strerror(errno));
+		return;
+	}
+	cgfd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cgfd < 0)
+		return;
+	for (int i = 0; i < WEIR_PROG_COUNT; i++) {
+		int prog, link, old;
+
+		if (weir_progs[i].scope == WEIR_SCOPE_NODE)
+			continue;
+		snprintf(path, sizeof(path), "%s/anchor-%s", p->links, weir_progs[i].name);
+		old = bpf_obj_get(path);
+		if (old >= 0) {
+			bpf_link_detach(old);
+			close(old);
+		}
+		unlink(path);
+		snprintf(cg, sizeof(cg), "%s/%s", p->progs, weir_progs[i].name);
+		prog = bpf_obj_get(cg);
+		if (prog < 0)
+			continue;
+		link = bpf_link_create(prog, cgfd, weir_progs[i].attach, NULL);
+		if (link >= 0) {
+			if (bpf_obj_pin(link, path))
+				bpf_link_detach(link);
+			close(link);
+		}
+		close(prog);
+	}
+	close(cgfd);
 }
 
 static int pin_prog(const struct weir_paths *p, struct bpf_object *obj, enum weir_prog_id id,
@@ -318,7 +362,9 @@ static int load_and_pin(const struct weir_paths *p, struct weir_error *err)
 	}
 	if ((r = attach_node_links(p, mon, &drops, err)))
 		goto out;
-	meta.flags = drops ? WEIR_META_DROP_REASONS : 0;
+	attach_anchor(p);
+	meta.flags = (drops ? WEIR_META_DROP_REASONS : 0) |
+		     (bpf_program__fd(mon->progs.weir_sockops) >= 0 ? WEIR_META_SOCKOPS : 0);
 	/* written last: a datapath with this hash is complete */
 	if (bpf_map_update_elem(bpf_map__fd(skel->maps.weir_meta), &zero, &meta, BPF_ANY)) {
 		r = weir_error_set(err, -errno, "cannot write weir_meta: %s", strerror(errno));
@@ -383,7 +429,8 @@ static int replace_incompatible(const struct weir_paths *p, const struct weir_co
 	snprintf(ids, sizeof(ids), "%s/ids", cfg->state_dir);
 	if (dir_has_entries(ids) || dir_has_entries(p->endpoints))
 		return err->code;
-	pr_info("replacing the unused datapath of another ABI under %s", p->root);
+	pr_info("replacing the unused pinned datapath under %s (another ABI, or incomplete)",
+		p->root);
 	unpin_dir(p->links, true);
 	unpin_dir(p->progs, false);
 	unpin_dir(p->maps, false);
@@ -432,7 +479,7 @@ int weir_datapath_open(struct weir_datapath *dp, const struct weir_config *cfg, 
 		if (r == -EPROTO)
 			r = replace_incompatible(&p, cfg, err);
 		else if (!r)
-			pr_info("pinned programs are from another build: pinning this build's");
+			pr_info("pinned programs are incomplete or from another build: pinning this build's");
 		if (r)
 			goto out;
 	} else if (r == -ENOENT) {
