@@ -243,6 +243,7 @@ int weir_events_recent(struct weir_ctx *ctx, const char *id, weir_event_fn fn, v
 
 struct follow_state {
 	uint64_t since_ns; /* the ring keeps what nobody read: older events are `weir flows` */
+	uint64_t reloaded_ns;
 	struct weir_ctx *ctx;
 	struct ep_names *names;
 	const char *id;
@@ -265,8 +266,9 @@ static int on_ring(void *arg, void *data, size_t size)
 	if (ev.end_ns < st->since_ns)
 		return 0;
 	cid = name_of(st->names, ev.ep_id, &name);
-	if (!cid) {
-		/* a container started after we did: read the records again */
+	if (!cid && ev.end_ns - st->reloaded_ns > 1000000000ULL) {
+		/* a container started after we did: read the records again, at most once a second */
+		st->reloaded_ns = ev.end_ns;
 		st->names->n = 0;
 		weir_records_foreach(st->ctx, add_name, st->names);
 		cid = name_of(st->names, ev.ep_id, &name);
