@@ -153,8 +153,64 @@ static __always_inline int weir_parse_v6(struct __sk_buff *skb, struct weir_pkt 
 	return weir_parse_l4(skb, p);
 }
 
+/*
+ * The common case read in place: IPv4 without options or IPv6 without extension headers,
+ * carrying TCP or UDP, with the headers in the linear part of the skb. Returns 1 when the
+ * packet needs the general path (bpf_skb_load_bytes), which handles everything else.
+ */
+static __always_inline int weir_parse_direct(struct __sk_buff *skb, struct weir_pkt *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	__u8 *l4;
+	__u8 proto;
+
+	if (skb->protocol == bpf_htons(0x0800)) {
+		struct iphdr *ip = data;
+
+		if ((void *)(ip + 1) > end || ip->ihl != 5 || (ip->frag_off & bpf_htons(0x1fff)))
+			return 1;
+		proto = ip->protocol;
+		p->family = WEIR_V4;
+		p->l3_hdr = sizeof(*ip);
+		__builtin_memcpy(p->saddr, &ip->saddr, 4);
+		__builtin_memcpy(p->daddr, &ip->daddr, 4);
+		l4 = (__u8 *)(ip + 1);
+	} else if (skb->protocol == bpf_htons(0x86DD)) {
+		struct ipv6hdr *ip6 = data;
+
+		if ((void *)(ip6 + 1) > end)
+			return 1;
+		proto = ip6->nexthdr;
+		p->family = WEIR_V6;
+		p->l3_hdr = sizeof(*ip6);
+		__builtin_memcpy(p->saddr, &ip6->saddr, 16);
+		__builtin_memcpy(p->daddr, &ip6->daddr, 16);
+		l4 = (__u8 *)(ip6 + 1);
+	} else {
+		return 1;
+	}
+	/* 14 bytes: ports, and for TCP the data offset and flags */
+	if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || (void *)(l4 + 14) > end)
+		return 1;
+	p->proto = proto;
+	p->l4_off = p->l3_hdr;
+	p->sport = ((__u16)l4[0] << 8) | l4[1];
+	p->dport = ((__u16)l4[2] << 8) | l4[3];
+	p->have_ports = 1;
+	if (proto == IPPROTO_TCP) {
+		p->l4_hdr = (l4[12] >> 4) * 4;
+		p->tcp_flags = l4[13];
+	} else {
+		p->l4_hdr = 8;
+	}
+	return 0;
+}
+
 static __always_inline int weir_parse(struct __sk_buff *skb, struct weir_pkt *p)
 {
+	if (!weir_parse_direct(skb, p))
+		return 0;
 	if (skb->protocol == bpf_htons(0x0800))
 		return weir_parse_v4(skb, p);
 	if (skb->protocol == bpf_htons(0x86DD))

@@ -7,6 +7,10 @@
 #   2. throughput: TCP (iperf3) from a cgroup through a veth, with the policy programs attached
 #      and 1,000 egress rules, divided by the same cgroup without them.
 #
+#   3. TCP request/response latency (sockperf ping-pong, p50 and p99) with the same 1,000
+#      rules, divided by the same without them, and the programs' own time per packet from
+#      the kernel's BPF statistics (kernel.bpf_stats_enabled, switched on for the run).
+#
 # Usage: tests/bench/bench.sh [--starts N] [--rounds N] [--seconds S]   (root)
 set -euo pipefail
 
@@ -41,6 +45,8 @@ cleanup() {
 	done
 	[ -n "${SLEEPER:-}" ] && kill "$SLEEPER" 2>/dev/null
 	[ -n "${SERVER:-}" ] && kill "$SERVER" 2>/dev/null
+	[ -n "${SOCKPERF:-}" ] && kill "$SOCKPERF" 2>/dev/null
+	[ -n "${STATS_WAS:-}" ] && sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS"
 	[ -f "$TMP/state-tp.json" ] && "$HOOK" poststop <"$TMP/state-tp.json" >/dev/null 2>&1
 	ip netns del "$PREFIX-c" 2>/dev/null
 	ip netns del "$PREFIX-s" 2>/dev/null
@@ -117,13 +123,27 @@ ip -n "$PREFIX-c" link set lo up
 ip -n "$PREFIX-s" link set lo up
 ip netns exec "$PREFIX-s" sh -c 'while :; do iperf3 -s -1 >/dev/null 2>&1 || sleep 0.1; done' &
 SERVER=$!
+command -v sockperf >/dev/null || apt-get install -y -q sockperf >/dev/null
+ip netns exec "$PREFIX-s" sockperf server --tcp -i 10.123.0.2 -p 11111 >/dev/null 2>&1 &
+SOCKPERF=$!
 mkdir -p "$CG2/$PREFIX-tp"
 sleep 0.3
+
+rr_once() { # "p50 p99" in us
+	sh -c "echo \$\$ > $CG2/$PREFIX-tp/cgroup.procs; exec ip netns exec $PREFIX-c sockperf ping-pong --tcp -i 10.123.0.2 -p 11111 -t $SECONDS_PER" 2>&1 |
+		awk '/percentile 50.000/ { p50 = $NF } /percentile 99.000/ { p99 = $NF } END { print p50, p99 }'
+}
+
+# run_time_ns and run_cnt of a pinned program, from the kernel's BPF statistics
+prog_stats() {
+	bpftool -j prog show pinned "/sys/fs/bpf/weir/progs/$1" 2>/dev/null |
+		jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"'
+}
 
 # 1,000 rules: 999 decoys and the server's /24, all with ports, so every lookup goes deep
 {
 	for i in $(seq 0 998); do printf 'allow 10.%d.%d.0/24 tcp/5201,udp/53; ' $((i / 250 + 50)) $((i % 250)); done
-	printf 'allow 10.123.0.0/24 tcp/5201'
+	printf 'allow 10.123.0.0/24 tcp/5201,tcp/11111'
 } >"$TMP/rules"
 mkdir -p "$TMP/tp-bundle"
 jq -n --rawfile r "$TMP/rules" '{ociVersion: "1.0.2", annotations: {"egress.weir.io": $r}}' >"$TMP/tp-bundle/config.json"
@@ -153,10 +173,21 @@ printf '{"ociVersion":"1.0.2","id":"%s-tp","status":"stopped","bundle":"%s"}' \
 
 : >"$TMP/bare.gbps"
 : >"$TMP/weir.gbps"
+: >"$TMP/bare.rr"
+: >"$TMP/weir.rr"
+STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled)
+sysctl -qw kernel.bpf_stats_enabled=1
 for r in $(seq "$ROUNDS"); do
 	iperf_once >>"$TMP/bare.gbps"
+	rr_once >>"$TMP/bare.rr"
 	"$HOOK" createRuntime <"$TMP/state-tp-create.json"
+	read -r e0 ec0 < <(prog_stats weir_egress)
+	read -r i0 ic0 < <(prog_stats weir_ingress)
 	iperf_once >>"$TMP/weir.gbps"
+	rr_once >>"$TMP/weir.rr"
+	read -r e1 ec1 < <(prog_stats weir_egress)
+	read -r i1 ic1 < <(prog_stats weir_ingress)
+	echo "$(((e1 - e0) + (i1 - i0))) $(((ec1 - ec0) + (ic1 - ic0)))" >>"$TMP/progtime"
 	"$HOOK" poststop <"$TMP/state-tp.json"
 done
 B=$(median <"$TMP/bare.gbps")
@@ -164,3 +195,10 @@ T=$(median <"$TMP/weir.gbps")
 printf 'TCP throughput (iperf3 %ss, median of %d): bare %.2f Gbit/s, weir with 1,000 rules %.2f Gbit/s\n' \
 	"$SECONDS_PER" "$ROUNDS" "$B" "$T"
 printf '  ratio %.3f\n' "$(echo "$T / $B" | bc -l)"
+BP50=$(cut -d' ' -f1 "$TMP/bare.rr" | median); BP99=$(cut -d' ' -f2 "$TMP/bare.rr" | median)
+WP50=$(cut -d' ' -f1 "$TMP/weir.rr" | median); WP99=$(cut -d' ' -f2 "$TMP/weir.rr" | median)
+printf 'TCP request/response latency (sockperf ping-pong %ss): bare p50 %.2f us p99 %.2f us; weir with 1,000 rules p50 %.2f us p99 %.2f us\n' \
+	"$SECONDS_PER" "$BP50" "$BP99" "$WP50" "$WP99"
+printf '  p50 ratio %.3f (%+.2f us), p99 ratio %.3f\n' "$(echo "$WP50 / $BP50" | bc -l)" \
+	"$(echo "$WP50 - $BP50" | bc -l)" "$(echo "$WP99 / $BP99" | bc -l)"
+awk '{ ns += $1; n += $2 } END { if (n) printf "program time per packet (cgroup_skb egress + ingress, kernel BPF stats): %.1f ns over %d runs\n", ns / n, n }' "$TMP/progtime"
