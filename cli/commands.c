@@ -334,11 +334,13 @@ int cmd_gc(struct cli *cli, int argc, char **argv)
 		json_object_object_add(o, "detached", json_object_new_uint64(rep.detached));
 		json_object_object_add(o, "expired", json_object_new_uint64(rep.expired));
 		json_object_object_add(o, "orphans", json_object_new_uint64(rep.orphans));
+		json_object_object_add(o, "stale_entries",
+				       json_object_new_uint64(rep.stale_entries));
 		cli_print_json(o);
 	} else {
 		printf("gc: %u endpoints of vanished containers detached, %u expired records "
-		       "removed, %u orphans cleaned\n",
-		       rep.detached, rep.expired, rep.orphans);
+		       "removed, %u orphans cleaned, %u stale map entries deleted\n",
+		       rep.detached, rep.expired, rep.orphans, rep.stale_entries);
 	}
 	return 0;
 }

@@ -77,7 +77,7 @@ int weir_stats_collect(struct weir_ctx *ctx, struct json_object **out);
 
 /* Garbage collection: endpoints whose cgroup is gone, expired records, orphans. */
 struct weir_gc_report {
-	unsigned int detached, expired, orphans;
+	unsigned int detached, expired, orphans, stale_entries;
 };
 int weir_gc(struct weir_ctx *ctx, struct weir_gc_report *rep, struct weir_error *err);
 

@@ -355,8 +355,7 @@ static int links_create(struct weir_ctx *ctx, uint32_t ep, int cg_fd, bool monit
 		int link;
 
 		if (weir_progs[i].scope == WEIR_SCOPE_NODE ||
-		    (weir_progs[i].scope == WEIR_SCOPE_MONITOR && !monitor) ||
-		    ctx->dp.prog[i] < 0)
+		    (weir_progs[i].scope == WEIR_SCOPE_MONITOR && !monitor) || ctx->dp.prog[i] < 0)
 			continue;
 		link = bpf_link_create(ctx->dp.prog[i], cg_fd, weir_progs[i].attach, NULL);
 		if (link < 0)
@@ -641,7 +640,12 @@ static int endpoint_teardown(struct weir_ctx *ctx, struct json_object *rec,
 				n++;
 			}
 		}
-		if (!weir_spec_parse(&ctx->cfg, kv, n, &spec, &e)) {
+		/* the limits of today's config do not matter for finding yesterday's keys */
+		struct weir_config unlimited = ctx->cfg;
+
+		unlimited.limits.max_value_bytes = 16 << 20;
+		unlimited.limits.max_rules = 1 << 20;
+		if (!weir_spec_parse(&unlimited, kv, n, &spec, &e)) {
 			if (!weir_policy_compile(&spec.policy, &comp, &e)) {
 				policy_delete(ctx, ep, &comp, comp.n);
 				weir_compiled_free(&comp);

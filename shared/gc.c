@@ -126,6 +126,68 @@ static void gc_orphans(struct weir_ctx *ctx, struct gc_state *st)
 	}
 }
 
+/*
+ * Map entries of endpoint ids nobody holds: what a teardown could not find again (a record
+ * lost, a policy no longer parsed). Ids with a file in <state>/ids are kept, including those
+ * of an attach under way, which takes its id before it writes anything.
+ */
+static void gc_maps(struct weir_ctx *ctx, struct gc_state *st)
+{
+	struct weir_error e = {};
+	char path[PATH_MAX];
+	bool *held;
+
+	if (weir_ctx_datapath(ctx, false, &e))
+		return;
+	held = calloc(WEIR_MAX_ENDPOINTS, sizeof(*held));
+	if (!held)
+		return;
+	for (uint32_t ep = 1; ep < WEIR_MAX_ENDPOINTS; ep++) {
+		snprintf(path, sizeof(path), "%s/%u", ctx->ids_dir, ep);
+		held[ep] = !access(path, F_OK);
+	}
+
+	struct weir_policy_key pk, pnext, *pprev = NULL, *pdel = NULL;
+	size_t npdel = 0, pcap = 0;
+	int map = ctx->dp.map[WEIR_MAP_POLICY];
+
+	while (!bpf_map_get_next_key(map, pprev, &pnext)) {
+		pk = pnext;
+		pprev = &pk;
+		if (pk.ep_id < WEIR_MAX_ENDPOINTS && held[pk.ep_id])
+			continue;
+		if (npdel == pcap) {
+			struct weir_policy_key *n =
+				realloc(pdel, (pcap ? pcap * 2 : 64) * sizeof(*n));
+
+			if (!n)
+				break;
+			pdel = n;
+			pcap = pcap ? pcap * 2 : 64;
+		}
+		pdel[npdel++] = pk;
+	}
+	for (size_t i = 0; i < npdel; i++)
+		if (!bpf_map_delete_elem(map, &pdel[i]))
+			st->rep->stale_entries++;
+	free(pdel);
+
+	__u64 ck, cnext, *cprev = NULL;
+	__u32 ep;
+
+	map = ctx->dp.map[WEIR_MAP_CGROUPS];
+	while (!bpf_map_get_next_key(map, cprev, &cnext)) {
+		ck = cnext;
+		cprev = &ck;
+		if (!bpf_map_lookup_elem(map, &ck, &ep) &&
+		    (ep >= WEIR_MAX_ENDPOINTS || !held[ep]) && !bpf_map_delete_elem(map, &ck)) {
+			st->rep->stale_entries++;
+			cprev = NULL; /* the walk restarts after a delete */
+		}
+	}
+	free(held);
+}
+
 int weir_gc(struct weir_ctx *ctx, struct weir_gc_report *rep, struct weir_error *err)
 {
 	struct gc_state *st = calloc(1, sizeof(*st));
@@ -143,6 +205,7 @@ int weir_gc(struct weir_ctx *ctx, struct weir_gc_report *rep, struct weir_error 
 				      strerror(-r));
 	}
 	gc_orphans(ctx, st);
+	gc_maps(ctx, st);
 	free(st);
 	return 0;
 }

@@ -60,6 +60,20 @@ out=$("$WEIR" gc --json)
 cmp_num "$(jq -r .orphans <<<"$out")" -ge 2 "weir gc removes an orphan id and an orphan pin folder"
 check "both are gone" '[ ! -e "$WEIR_STATE/ids/$orphan" ] && [ ! -d "$WEIR_BPFFS/endpoints/$orphan" ]'
 
+# stale map entries: a policy key of an endpoint id nobody holds (a teardown that lost its record)
+key="60 00 00 00 81 3e 00 00 00 04 00 00 0a 09 09 00 $(printf '00 %.0s' $(seq 12))"
+val="0f $(printf '00 %.0s' $(seq 131))"
+# shellcheck disable=SC2086 # the hex bytes are separate words on purpose
+bpftool map update pinned "$WEIR_BPFFS/maps/weir_policy" key hex $key value hex $val
+out=$("$WEIR" gc --json)
+cmp_num "$(jq -r .stale_entries <<<"$out")" -ge 1 "weir gc deletes policy entries of an endpoint id nobody holds"
+# shellcheck disable=SC2086
+if bpftool map lookup pinned "$WEIR_BPFFS/maps/weir_policy" key hex $key >/dev/null 2>&1; then
+	fail "the stale policy entry is gone"
+else
+	pass "the stale policy entry is gone"
+fi
+
 # expiry: a record stopped longer ago than the retention is deleted
 cfg=$E2E_TMP/weir.conf
 echo '{"stopped_retention_seconds": 0}' >"$cfg"
