@@ -120,7 +120,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		printf("           %s\n", err.msg);
 	for (int i = 0; i < WEIR_PROG_COUNT; i++)
 		printf("  %-16s %-20s %s\n", weir_progs[i].name, weir_progs[i].hook,
-		       !loaded		   ? "-"
+		       !loaded		     ? "-"
 		       : prog_pinned(cli, i) ? "pinned"
 					     : "not loaded (refused by this kernel)");
 	printf("endpoints: %zu running, %zu stopped (records kept %llu s)\n", counts[0], counts[1],

@@ -211,12 +211,8 @@ int main(int argc, char **argv)
 			config = optarg;
 			break;
 		case 'l':
-			if (weir_log_parse_level(optarg, &level)) {
-				pr_err("--log-level \"%s\": expected error, warn, info or debug",
-				       optarg);
+			if (weir_log_level_option(optarg))
 				return 2;
-			}
-			weir_log_set_level(level);
 			break;
 		case 'h':
 			usage(stdout);

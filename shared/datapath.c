@@ -179,7 +179,8 @@ static int check_abi(struct weir_datapath *dp, const struct weir_paths *p, bool 
 		/* optional programs that loaded must still be pinned: else re-pin them */
 		*stale = meta.object_hash != object_hash() ||
 			 ((meta.flags & WEIR_META_SOCKOPS) && dp->prog[WEIR_PROG_SOCKOPS] < 0) ||
-			 ((meta.flags & WEIR_META_DROP_REASONS) && dp->prog[WEIR_PROG_KFREE_SKB] < 0);
+			 ((meta.flags & WEIR_META_DROP_REASONS) &&
+			  dp->prog[WEIR_PROG_KFREE_SKB] < 0);
 	}
 	return 0;
 }
@@ -392,7 +393,7 @@ static bool dir_has_entries(const char *path)
 	return any;
 }
 
-static void unpin_dir(const char *path, bool links)
+void weir_unpin_dir(const char *path, bool links)
 {
 	DIR *d = opendir(path);
 	struct dirent *de;
@@ -431,9 +432,9 @@ static int replace_incompatible(const struct weir_paths *p, const struct weir_co
 		return err->code;
 	pr_info("replacing the unused pinned datapath under %s (another ABI, or incomplete)",
 		p->root);
-	unpin_dir(p->links, true);
-	unpin_dir(p->progs, false);
-	unpin_dir(p->maps, false);
+	weir_unpin_dir(p->links, true);
+	weir_unpin_dir(p->progs, false);
+	weir_unpin_dir(p->maps, false);
 	weir_error_clear(err);
 	return 0;
 }
@@ -479,7 +480,8 @@ int weir_datapath_open(struct weir_datapath *dp, const struct weir_config *cfg, 
 		if (r == -EPROTO)
 			r = replace_incompatible(&p, cfg, err);
 		else if (!r)
-			pr_info("pinned programs are incomplete or from another build: pinning this build's");
+			pr_info("pinned programs are incomplete or from another build: pinning "
+				"this build's");
 		if (r)
 			goto out;
 	} else if (r == -ENOENT) {

@@ -82,6 +82,12 @@ int weir_datapath_open(struct weir_datapath *dp, const struct weir_config *cfg, 
 		       struct weir_error *err);
 void weir_datapath_close(struct weir_datapath *dp);
 
+/*
+ * Unpin everything in a bpffs folder; with `links`, detach each link first, so a cgroup that
+ * outlives its endpoint (NRI stops a container before its cgroup goes) keeps nothing.
+ */
+void weir_unpin_dir(const char *path, bool links);
+
 /* Take the node-wide lock that serialises datapath loading (returns the fd). */
 int weir_datapath_lock(const struct weir_paths *p, struct weir_error *err);
 

@@ -319,24 +319,11 @@ static int ep_dir(struct weir_ctx *ctx, uint32_t ep, char *out, size_t size)
 /* Detach and unpin every link of an endpoint; safe on a half-made or missing folder. */
 static void links_remove(struct weir_ctx *ctx, uint32_t ep)
 {
-	char dir[PATH_MAX], path[PATH_MAX];
+	char dir[PATH_MAX];
 
 	if (ep_dir(ctx, ep, dir, sizeof(dir)))
 		return;
-	for (int i = 0; i < WEIR_PROG_COUNT; i++) {
-		int fd;
-
-		if (weir_progs[i].scope == WEIR_SCOPE_NODE)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, weir_progs[i].name);
-		fd = bpf_obj_get(path);
-		if (fd >= 0) {
-			/* detach now: the cgroup may outlive us (NRI stop comes before removal) */
-			bpf_link_detach(fd);
-			close(fd);
-		}
-		unlink(path);
-	}
+	weir_unpin_dir(dir, true);
 	rmdir(dir);
 }
 

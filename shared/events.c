@@ -267,7 +267,8 @@ static int on_ring(void *arg, void *data, size_t size)
 		return 0;
 	cid = name_of(st->names, ev.ep_id, &name);
 	if (!cid && ev.end_ns - st->reloaded_ns > 1000000000ULL) {
-		/* a container started after we did: read the records again, at most once a second */
+		/* a container started after we did: read the records again, at most once a second
+		 */
 		st->reloaded_ns = ev.end_ns;
 		st->names->n = 0;
 		weir_records_foreach(st->ctx, add_name, st->names);

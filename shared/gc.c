@@ -99,26 +99,7 @@ static void gc_orphans(struct weir_ctx *ctx, struct gc_state *st)
 				continue;
 			}
 			/* a link folder: detach and unpin what is inside */
-			DIR *ld = opendir(path);
-			struct dirent *le;
-
-			if (ld) {
-				while ((le = readdir(ld))) {
-					char lp[PATH_MAX];
-					int fd;
-
-					if (le->d_name[0] == '.')
-						continue;
-					snprintf(lp, sizeof(lp), "%s/%s", path, le->d_name);
-					fd = bpf_obj_get(lp);
-					if (fd >= 0) {
-						bpf_link_detach(fd);
-						close(fd);
-					}
-					unlink(lp);
-				}
-				closedir(ld);
-			}
+			weir_unpin_dir(path, true);
 			if (!rmdir(path))
 				st->rep->orphans++;
 		}

@@ -117,3 +117,15 @@ int weir_log_parse_format(const char *s, enum weir_log_format *out)
 		return -EINVAL;
 	return 0;
 }
+
+int weir_log_level_option(const char *arg)
+{
+	enum weir_log_level level;
+
+	if (weir_log_parse_level(arg, &level)) {
+		pr_err("--log-level \"%s\": expected error, warn, info or debug", arg);
+		return -EINVAL;
+	}
+	weir_log_set_level(level);
+	return 0;
+}

@@ -20,6 +20,8 @@ void weir_log_set_level(enum weir_log_level level);
 enum weir_log_level weir_log_get_level(void);
 int weir_log_parse_level(const char *s, enum weir_log_level *out);
 int weir_log_parse_format(const char *s, enum weir_log_format *out);
+/* A --log-level argument: set the level, or say what was expected and return -EINVAL. */
+int weir_log_level_option(const char *arg);
 
 void weir_log(enum weir_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
