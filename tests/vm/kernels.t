@@ -1,0 +1,124 @@
+#!/bin/bash
+# Kernel-version coverage: weir's datapath tests, and a hook attach with real enforcement, in
+# qemu guests (software emulation) running Debian's cloud kernels: bookworm's 6.1 and the
+# 6.12 from bookworm-backports. One TAP line per kernel per test, the kernel in the description.
+# A kernel package that cannot be downloaded is a SKIP with the reason.
+#
+#   prove -v tests/vm/kernels.t           (root; `make test-build` first)
+#   WEIR_VM_KERNELS="linux-image-cloud-amd64" prove -v tests/vm/kernels.t
+#
+# Known kernel limits are TODO lines (TAP: reported, not failing) until weir handles them; see
+# `known` below. A TODO test that starts to pass shows as "unexpectedly succeeded".
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+kernels=${WEIR_VM_KERNELS:-linux-image-cloud-amd64 linux-image-6.12-cloud-amd64}
+suites=${WEIR_VM_SUITES:-datapath policy hook}
+
+# kernel release glob | suite | test description glob | reason
+known=(
+	"6.1.*|hook|the kernel takes every monitoring program*|6.1's verifier refuses bpf_get_current_cgroup_id (helper 80) in sockops: bpf/monitor.bpf.c weir_sockops does not load, TCP health and flows are off"
+	"6.1.*|hook|weir stats counts the TCP open (sockops)|no sockops program on 6.1 (weir_sockops refused: bpf_get_current_cgroup_id)"
+)
+
+n=0
+out=$(mktemp -d /tmp/weir-vm-t.XXXXXX)
+trap 'rm -rf "$out"' EXIT
+
+tap() { # tap ok|not-ok DESCRIPTION [DIRECTIVE]
+	n=$((n + 1))
+	local word=ok
+	[ "$1" = ok ] || word="not ok"
+	echo "$word $n - $2${3:+ # $3}"
+}
+
+todo_for() { # todo_for RELEASE SUITE DESC: print the known reason, if any
+	local k rel suite desc reason
+	for k in "${known[@]}"; do
+		IFS='|' read -r rel suite desc reason <<<"$k"
+		# shellcheck disable=SC2053
+		if [[ $1 == $rel && $2 == "$suite" && $3 == $desc ]]; then
+			echo "$reason"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# Turn one guest's results into TAP lines. $1: kernel release, $2: results file.
+report() {
+	local rel=$1 f=$2 line suite='' planned='' seen=0 rc desc status todo
+	while IFS= read -r line; do
+		case "$line" in
+		"#@ suite "*)
+			suite=${line#\#@ suite }
+			planned='' seen=0
+			;;
+		"#@ end "*)
+			rc=$(sed -n 's/.* rc=\([0-9]*\).*/\1/p' <<<"$line")
+			echo "# $rel $suite: ${line##* seconds=} s in the guest"
+			if [ -n "$planned" ] && [ "$planned" != "$seen" ]; then
+				tap not-ok "$rel $suite: $seen of $planned planned tests reported (crashed?)"
+			elif [ "$seen" = 0 ] && [ "$planned" != 0 ]; then
+				tap not-ok "$rel $suite: no test ran (exit status $rc)"
+			elif [ "$rc" != 0 ] && ! grep -q "^#@ $suite had-failures" "$f.state" 2>/dev/null; then
+				tap not-ok "$rel $suite: exit status $rc although every test passed"
+			fi
+			suite=
+			;;
+		"#@ WEIR-VM-DONE"*) ;;
+		"1..0"*) planned=0; echo "# $rel $suite: ${line#1..0}" ;;
+		1..*) planned=${line#1..} ;;
+		"ok "* | "not ok "*)
+			[ -n "$suite" ] || continue
+			seen=$((seen + 1))
+			status=ok
+			[ "${line%%ok *}" = "not " ] && status=not-ok
+			desc=$(sed -E 's/^(not )?ok [0-9]+( - )?//' <<<"$line")
+			[ "$status" = ok ] || echo "#@ $suite had-failures" >>"$f.state"
+			if todo=$(todo_for "$rel" "$suite" "$desc"); then
+				tap "$status" "$rel $suite: $desc" "TODO $todo"
+			else
+				tap "$status" "$rel $suite: $desc"
+			fi
+			;;
+		*) echo "# $line" ;;
+		esac
+	done <"$f"
+}
+
+seen_pkgs=" "
+total_start=$SECONDS
+for k in $kernels; do
+	pkg=$("$here/run-kernel.sh" --print-package "$k" 2>"$out/err") || {
+		tap ok "$k" "SKIP $(tr '\n' ' ' <"$out/err")"
+		continue
+	}
+	case "$seen_pkgs" in *" $pkg "*)
+		echo "# $k is $pkg again: already run"
+		continue ;;
+	esac
+	seen_pkgs+="$pkg "
+	start=$SECONDS
+	rc=0
+	"$here/run-kernel.sh" --suites "$suites" --console "$out/console" "$k" >"$out/results" 2>"$out/err" || rc=$?
+	sed 's/^/# /' "$out/err"
+	rel=$(sed -n 's/^# guest kernel \([^ ,]*\).*/\1/p' "$out/results" | head -n1)
+	rel=${rel:-$pkg}
+	case $rc in
+	77)
+		tap ok "$k" "SKIP $(grep -v '^run-kernel.sh: booting' "$out/err" | tr '\n' ' ')"
+		continue
+		;;
+	0 | 1) report "$rel" "$out/results" ;;
+	*)
+		report "$rel" "$out/results"
+		tap not-ok "$rel ($pkg): the guest finished its tests (run-kernel.sh exit status $rc)"
+		tr -d '\r' <"$out/console" | tail -n 40 | sed 's/^/#   console: /'
+		;;
+	esac
+	echo "# $rel ($pkg): $((SECONDS - start)) s from download check to poweroff"
+	rm -f "$out/results.state"
+done
+echo "# all kernels: $((SECONDS - total_start)) s"
+echo "1..$n"

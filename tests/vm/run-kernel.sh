@@ -1,0 +1,299 @@
+#!/bin/bash
+# Boot a Debian kernel package under qemu (software emulation) and run weir's datapath tests
+# in it: kernel-version coverage for the BPF programs.
+#
+#   tests/vm/run-kernel.sh [options] KERNEL_PACKAGE
+#
+# KERNEL_PACKAGE is a Debian package name: a meta package (linux-image-cloud-amd64,
+# linux-image-6.12-cloud-amd64) is followed to the real image package it depends on. The .deb
+# is fetched with `apt-get download` and cached; the initramfs holds busybox-static, an /init,
+# the test binaries with the shared libraries ldd lists, and the kernel's dummy.ko (the tests
+# need a non-loopback device; the cloud kernel builds dummy as a module).
+#
+# Standard output: only what the guest's /init writes to its second serial port: one TAP
+# stream per suite between "#@ suite NAME" and "#@ end NAME rc=N" lines, then
+# "#@ WEIR-VM-DONE rc=N". The kernel console goes to --console FILE (default: discarded, and
+# its tail is printed on stderr when the guest does not finish).
+#
+# Options:
+#   --suites "datapath policy hook"  what to run in the guest (default: all three)
+#   --console FILE                   keep the guest's kernel console
+#   --timeout SECONDS                kill qemu after this long (default 180)
+#   --print-package                  only print the real package KERNEL_PACKAGE resolves to
+#
+# Exit status: the guest's (0: every suite passed), 77 when the kernel package cannot be had
+# (the reason on stderr), 3 when the guest did not finish, 2 on a usage or host error.
+#
+# Environment: WEIR_OUTPUT (build output, default .output), WEIR_VM_CACHE (default
+# /var/cache/weir-vm). Never uses KVM: /dev/kvm on the test machines cannot run stock kernels.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+OUTPUT=${WEIR_OUTPUT:-$root/.output}
+CACHE=${WEIR_VM_CACHE:-/var/cache/weir-vm}
+
+suites="datapath policy hook"
+console=
+timeout=180
+print_only=0
+
+usage() {
+	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0" >&2
+	exit 2
+}
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--suites) suites=$2; shift 2 ;;
+	--console) console=$2; shift 2 ;;
+	--timeout) timeout=$2; shift 2 ;;
+	--print-package) print_only=1; shift ;;
+	-h | --help) usage ;;
+	-*) echo "run-kernel.sh: unknown option $1" >&2; usage ;;
+	*) break ;;
+	esac
+done
+[ $# -eq 1 ] || usage
+want=$1
+
+skip() {
+	echo "run-kernel.sh: $want: $*" >&2
+	exit 77
+}
+die() {
+	echo "run-kernel.sh: $*" >&2
+	exit 2
+}
+
+# Follow meta packages (Depends: linux-image-...) to the package that ships the kernel.
+resolve() {
+	local p=$1 dep _
+	for _ in 1 2 3 4; do
+		apt-cache show "$p" >/dev/null 2>&1 || return 1
+		dep=$(apt-cache depends "$p" 2>/dev/null |
+			awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }')
+		[ -n "$dep" ] || break
+		p=$dep
+	done
+	echo "$p"
+}
+
+pkg=$(resolve "$want") || skip "no such package in the apt lists (run tests/install-deps.sh, or apt-get update)"
+if [ "$print_only" = 1 ]; then
+	echo "$pkg"
+	exit 0
+fi
+
+for f in "$OUTPUT/tests/test_datapath" "$OUTPUT/tests/test_policy"; do
+	[ -x "$f" ] || die "$f is missing: run 'make test-build' first"
+done
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 is missing: run tests/install-deps.sh"
+command -v cpio >/dev/null || die "cpio is missing: run tests/install-deps.sh"
+busybox=$(command -v busybox || true)
+if [ -z "$busybox" ] || ldd "$busybox" >/dev/null 2>&1; then die "a static busybox is needed (busybox-static)"; fi
+
+# --- the kernel: download once, keep vmlinuz and dummy.ko ------------------------------------
+mkdir -p "$CACHE/debs" "$CACHE/kernels"
+kdir=$CACHE/kernels/$pkg
+exec 9>"$CACHE/.lock"
+flock 9 # one download and unpack at a time
+if [ ! -e "$kdir/.done" ]; then
+	deb=$(ls "$CACHE/debs/${pkg}"_*.deb 2>/dev/null | head -n1 || true)
+	if [ -z "$deb" ]; then
+		echo "run-kernel.sh: downloading $pkg (for $want)" >&2
+		dl=$(mktemp -d "$CACHE/debs/.dl.XXXXXX")
+		if ! (cd "$dl" && apt-get -q -o APT::Sandbox::User=root download "$pkg") >"$dl/log" 2>&1; then
+			reason=$(grep -E '^(E|W):' "$dl/log" | head -n2 | tr '\n' ' ')
+			rm -rf "$dl"
+			skip "apt-get download $pkg failed: ${reason:-no reason given}"
+		fi
+		mv "$dl"/*.deb "$CACHE/debs/"
+		rm -rf "$dl"
+		deb=$(ls "$CACHE/debs/${pkg}"_*.deb | head -n1)
+	fi
+	rm -rf "$kdir.tmp"
+	mkdir -p "$kdir.tmp"
+	dpkg-deb --fsys-tarfile "$deb" |
+		tar -x -C "$kdir.tmp" --wildcards './boot/vmlinuz-*' '*/kernel/drivers/net/dummy.ko*'
+	v=$(find "$kdir.tmp/boot" -name 'vmlinuz-*' | head -n1)
+	[ -n "$v" ] || die "$deb holds no /boot/vmlinuz-*"
+	mv "$v" "$kdir.tmp/vmlinuz"
+	m=$(find "$kdir.tmp" -name 'dummy.ko*' | head -n1)
+	case "$m" in
+	*.ko.xz) xz -dc "$m" >"$kdir.tmp/dummy.ko" ;;
+	*.ko.zst) zstd -qdc "$m" >"$kdir.tmp/dummy.ko" ;;
+	*.ko) cp "$m" "$kdir.tmp/dummy.ko" ;;
+	'') : ;; # built in, or absent: /init says which
+	esac
+	rm -rf "$kdir.tmp/boot" "$kdir.tmp/lib" "$kdir.tmp/usr"
+	basename "$v" | sed 's/^vmlinuz-//' >"$kdir.tmp/release"
+	touch "$kdir.tmp/.done"
+	rm -rf "$kdir"
+	mv "$kdir.tmp" "$kdir"
+fi
+release=$(cat "$kdir/release")
+exec 9>&-
+
+# --- the initramfs ---------------------------------------------------------------------------
+tmp=$(mktemp -d /tmp/weir-vm.XXXXXX)
+qpid=
+cleanup() {
+	if [ -n "$qpid" ] && kill -0 "$qpid" 2>/dev/null; then
+		kill "$qpid" 2>/dev/null || true
+		sleep 0.5
+		kill -9 "$qpid" 2>/dev/null || true
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ir=$tmp/root
+mkdir -p "$ir"/{bin,dev,proc,sys,tmp,run,etc,weir,bundle}
+cp "$busybox" "$ir/bin/busybox"
+ln -s busybox "$ir/bin/sh"
+
+# copy a binary and every library ldd lists, at the same paths, the loader included
+add_bin() {
+	local f=$1 lib
+	cp "$f" "$ir/weir/"
+	for lib in $(ldd "$f" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+		[ -e "$ir$lib" ] && continue
+		mkdir -p "$ir$(dirname "$lib")"
+		cp -L "$lib" "$ir$lib"
+	done
+}
+add_bin "$OUTPUT/tests/test_datapath"
+add_bin "$OUTPUT/tests/test_policy"
+for b in weir-hook weir; do
+	[ -x "$OUTPUT/bin/$b" ] && add_bin "$OUTPUT/bin/$b"
+done
+[ -e "$kdir/dummy.ko" ] && cp "$kdir/dummy.ko" "$ir/weir/dummy.ko"
+echo "$suites" >"$ir/weir/suites"
+
+cat >"$ir/init" <<'EOF'
+#!/bin/sh
+# weir's guest /init: set up what the datapath tests need, run them, report on ttyS1, power off
+/bin/busybox --install -s /bin
+export PATH=/bin LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu
+mount -t devtmpfs dev /dev
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t tmpfs tmp /tmp
+mount -t tmpfs run /run
+mount -t bpf bpf /sys/fs/bpf
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+out=/dev/ttyS1
+say() { echo "$*" >"$out"; }
+say "# guest kernel $(uname -r), $(nproc) cpus"
+ip link set lo up
+if [ -e /weir/dummy.ko ]; then
+	insmod /weir/dummy.ko numdummies=1 || say "# insmod dummy.ko failed"
+fi
+ip link set dummy0 up 2>/dev/null || say "# no dummy0 interface"
+# the tests run in a cgroup of their own (test_datapath registers its own cgroup)
+mkdir /sys/fs/cgroup/weir-vm
+echo $$ >/sys/fs/cgroup/weir-vm/cgroup.procs
+status=0
+hook_suite() {
+	# weir-hook attaches a fake container's cgroup, then the kernel enforces its policy
+	n=0 fail=0
+	t() { # t DESC CMD...: one TAP line
+		d=$1; shift
+		n=$((n + 1))
+		if "$@" >/tmp/t.out 2>&1; then echo "ok $n - $d"; else
+			echo "not ok $n - $d"; fail=1; sed 's/^/#   /' /tmp/t.out; fi
+	}
+	mkdir -p /etc/weir /sys/fs/cgroup/c1
+	echo '{"ociVersion":"1.0.2","annotations":{"egress.weir.io":"allow 10.1.0.0/16 tcp/443; deny 10.9.0.0/16","monitor.weir.io":"flows"}}' >/bundle/config.json
+	sh -c 'echo $$ > /sys/fs/cgroup/c1/cgroup.procs; exec sleep 1000' &
+	pid=$!
+	sleep 1
+	echo "{\"ociVersion\":\"1.0.2\",\"id\":\"vm1\",\"status\":\"creating\",\"pid\":$pid,\"bundle\":\"/bundle\"}" >/tmp/state
+	t "weir-hook attaches a container cgroup" sh -c '/weir/weir-hook createRuntime </tmp/state >/tmp/hook.out 2>&1; rc=$?; cat /tmp/hook.out; exit $rc'
+	# weir-hook leaves out a monitoring program the kernel refuses, with a warning
+	t "the kernel takes every monitoring program (sockops, tp_btf/kfree_skb)" sh -c '! grep . /tmp/hook.out'
+	t "weir list shows the container" sh -c '/weir/weir list | grep -q vm1'
+	# a denied connect fails with EPERM at once; an allowed one gets past the hook (no route)
+	t "a denied TCP connect fails with EPERM" sh -c 'echo $$ > /sys/fs/cgroup/c1/cgroup.procs; nc -w 2 10.9.0.1 443 </dev/null 2>&1 | grep -qi "not permitted"'
+	t "an allowed TCP connect is not refused by weir" sh -c 'echo $$ > /sys/fs/cgroup/c1/cgroup.procs; ! nc -w 2 10.1.0.1 443 </dev/null 2>&1 | grep -qi "not permitted"'
+	# loopback is never filtered; sockops sees the connection
+	nc -l -p 8080 >/dev/null 2>&1 </dev/null &
+	srv=$!
+	sleep 0.3
+	t "a loopback TCP connection from the container passes" sh -c 'echo $$ > /sys/fs/cgroup/c1/cgroup.procs; echo hi | nc -w 2 127.0.0.1 8080'
+	kill $srv 2>/dev/null
+	wait $srv 2>/dev/null
+	/weir/weir stats vm1 >/tmp/stats 2>&1
+	sed 's/^/# /' /tmp/stats
+	t "weir stats counts the denied connect" grep -Eq 'egress +denied_connects +[1-9]' /tmp/stats
+	t "weir stats counts the TCP open (sockops)" grep -q '1 opened (1 active' /tmp/stats
+	kill $pid
+	wait $pid 2>/dev/null
+	echo '{"ociVersion":"1.0.2","id":"vm1","status":"stopped","bundle":"/bundle"}' >/tmp/state
+	t "weir-hook detaches at poststop" sh -c '/weir/weir-hook poststop </tmp/state'
+	echo "1..$n"
+	return $fail
+}
+for s in $(cat /weir/suites); do
+	say "#@ suite $s"
+	start=$(date +%s)
+	case $s in
+	datapath) CMOCKA_MESSAGE_OUTPUT=TAP /weir/test_datapath >"$out" 2>&1 ;;
+	policy) CMOCKA_MESSAGE_OUTPUT=TAP /weir/test_policy >"$out" 2>&1 ;;
+	hook) if [ -x /weir/weir-hook ] && [ -x /weir/weir ]; then hook_suite >"$out" 2>&1
+		else echo "1..0 # SKIP weir-hook or weir not built"; fi ;;
+	*) echo "not ok 1 - unknown suite $s" >"$out"; false ;;
+	esac
+	rc=$?
+	[ $rc = 0 ] || status=1
+	say "#@ end $s rc=$rc seconds=$(($(date +%s) - start))"
+done
+say "#@ WEIR-VM-DONE rc=$status"
+sync
+poweroff -f
+EOF
+chmod +x "$ir/init"
+
+(cd "$ir" && find . | cpio -o -H newc --quiet | gzip -1) >"$tmp/initrd"
+
+# --- boot ------------------------------------------------------------------------------------
+results=$tmp/results
+clog=${console:-$tmp/console}
+: >"$results"
+: >"$clog"
+echo "run-kernel.sh: booting $pkg ($release) under qemu tcg" >&2
+qemu-system-x86_64 -accel tcg -m 1G -smp 2 -display none -nodefaults -no-user-config -no-reboot \
+	-cpu max -kernel "$kdir/vmlinuz" -initrd "$tmp/initrd" \
+	-append 'console=ttyS0 panic=-1 quiet' \
+	-serial "file:$clog" -serial "file:$results" -monitor none -nic none \
+	</dev/null >"$tmp/qemu.out" 2>&1 &
+qpid=$!
+deadline=$((SECONDS + timeout))
+while kill -0 "$qpid" 2>/dev/null; do
+	if [ $SECONDS -ge $deadline ]; then
+		echo "run-kernel.sh: $pkg: guest still running after ${timeout}s: killing qemu" >&2
+		kill "$qpid" 2>/dev/null || true
+		sleep 1
+		kill -9 "$qpid" 2>/dev/null || true
+		break
+	fi
+	sleep 0.5
+done
+wait "$qpid" 2>/dev/null || true
+qpid=
+
+tr -d '\r' <"$results"
+rc=$(tr -d '\r' <"$results" | sed -n 's/^#@ WEIR-VM-DONE rc=\([0-9]*\)$/\1/p' | tail -n1)
+if [ -z "$rc" ]; then
+	{
+		echo "run-kernel.sh: $pkg: the guest did not finish; qemu said:"
+		sed 's/^/  /' "$tmp/qemu.out"
+		echo "run-kernel.sh: last lines of the guest console:"
+		tr -d '\r' <"$clog" | tail -n 30 | sed 's/^/  /'
+	} >&2
+	exit 3
+fi
+exit "$rc"
