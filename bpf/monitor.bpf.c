@@ -74,6 +74,31 @@ struct {
 	__type(value, struct weir_sk);
 } weir_sk_state SEC(".maps");
 
+/*
+ * The endpoint of a socket, from the socket's own cgroup and then its ancestors. sockops may
+ * not call bpf_get_current_cgroup_id() on older kernels (6.1), and the socket's cgroup is the
+ * better answer anyway: it is where the socket was made.
+ */
+static __always_inline __u32 *sock_ep(struct bpf_sock *sk)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	struct cgroup *cg;
+	int level;
+
+	if (!tp)
+		return NULL;
+	cg = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_cgrp_data.cgroup);
+	for (level = 0; level < WEIR_MAX_CGROUP_DEPTH && cg; level++) {
+		__u64 id = BPF_CORE_READ(cg, kn, id);
+		__u32 *ep = bpf_map_lookup_elem(&weir_cgroups, &id);
+
+		if (ep)
+			return ep;
+		cg = BPF_CORE_READ(cg, self.parent, cgroup);
+	}
+	return NULL;
+}
+
 static __always_inline struct weir_tcp_stats *tcp_stats(__u32 ep_id)
 {
 	return bpf_map_lookup_elem(&weir_tcp, &ep_id);
@@ -154,7 +179,7 @@ int weir_sockops(struct bpf_sock_ops *skops)
 		return 1;
 
 	if (op == BPF_SOCK_OPS_TCP_CONNECT_CB || op == BPF_SOCK_OPS_TCP_LISTEN_CB) {
-		ep = weir_ep_of_current();
+		ep = sock_ep(sk);
 		if (!ep)
 			return 1;
 		st = bpf_sk_storage_get(&weir_sk_state, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
@@ -258,8 +283,13 @@ int BPF_PROG(weir_kfree_skb, struct sk_buff *skb, void *location, enum skb_drop_
 	__u64 one = 1, *cnt;
 	__u32 *ep;
 
-	if ((__u32)reason <= (__u32)bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED))
+	/* SKB_CONSUMED (6.3+) never reaches kfree_skb; before it, 0 means "not dropped" */
+	if (bpf_core_enum_value_exists(enum skb_drop_reason, SKB_CONSUMED)) {
+		if ((__u32)reason <= (__u32)bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED))
+			return 0;
+	} else if (reason == 0) {
 		return 0;
+	}
 	/*
 	 * weir's own policy drops are counted as such already: at egress the kernel names them
 	 * BPF_CGROUP_EGRESS, at ingress SOCKET_FILTER (the cgroup program runs in sk_filter).

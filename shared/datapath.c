@@ -299,31 +299,39 @@ static int attach_node_links(const struct weir_paths *p, struct monitor_bpf *mon
 static struct monitor_bpf *load_monitor(const struct weir_paths *p, struct weir_error *err)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = p->maps);
-	int level = access("/sys/kernel/btf/vmlinux", R_OK) == 0 ? 2 : 0;
+	/* which programs to try, best first; each later one leaves out what may have failed */
+	static const struct {
+		bool sockops, kfree;
+	} tries[] = { { true, true }, { true, false }, { false, true }, { false, false } };
+	bool btf = access("/sys/kernel/btf/vmlinux", R_OK) == 0;
 	struct monitor_bpf *mon;
-	int r;
+	int r = 0;
 
-	for (;; level--) {
+	for (size_t i = btf ? 0 : 3; i < WEIR_ARRAY_SIZE(tries); i++) {
 		mon = monitor_bpf__open_opts(&opts);
 		if (!mon) {
 			weir_error_set(err, -errno, "cannot open the monitoring object: %s",
 				       strerror(errno));
 			return NULL;
 		}
-		bpf_program__set_autoload(mon->progs.weir_kfree_skb, level >= 2);
-		bpf_program__set_autoload(mon->progs.weir_sockops, level >= 1);
+		bpf_program__set_autoload(mon->progs.weir_sockops, tries[i].sockops);
+		bpf_program__set_autoload(mon->progs.weir_kfree_skb, tries[i].kfree);
 		r = monitor_bpf__load(mon);
-		if (!r)
+		if (!r) {
+			if (!tries[i].sockops)
+				pr_warn("TCP health and flows unavailable: this kernel refuses the "
+					"sockops program%s",
+					btf ? "" : " (no kernel BTF)");
+			if (!tries[i].kfree)
+				pr_warn("kernel drop reasons unavailable: this kernel refuses "
+					"tp_btf/kfree_skb%s",
+					btf ? "" : " (no kernel BTF)");
 			return mon;
-		monitor_bpf__destroy(mon);
-		if (level == 0) {
-			weir_error_set(err, r, "cannot load the monitoring maps: %s", strerror(-r));
-			return NULL;
 		}
-		pr_warn("%s unavailable: the kernel refused %s (%s)",
-			level == 2 ? "kernel drop reasons" : "TCP health and flows",
-			level == 2 ? "tp_btf/kfree_skb" : "the sockops program", strerror(-r));
+		monitor_bpf__destroy(mon);
 	}
+	weir_error_set(err, r, "cannot load the monitoring maps: %s", strerror(-r));
+	return NULL;
 }
 
 /* Verify the objects and pin what they lack; called with the datapath lock held. */

@@ -101,11 +101,19 @@ n=$(flows_json "$ID" | jq -c "select(.type == \"denied\" and .remote_port == 777
 is "$n" 1 "exactly one denial event for the flow, however many sends"
 
 # ---- retransmissions: none on a clean path, some on a lossy one ------------------------------------
-before=$(weir_snapshot "$ID")
-cw mon tcp-send "$A4" 8080 4000000 10000
+# A loaded machine can stall the receiver past the tail-loss-probe timeout, and the kernel then
+# really retransmits: up to three tries for a transfer without any.
+clean=""
+for try in 1 2 3; do
+	before=$(weir_snapshot "$ID")
+	cw mon tcp-send "$A4" 8080 4000000 10000
+	after=$(weir_snapshot "$ID")
+	clean=$(stats_delta "$before" "$after" .tcp.retransmits)
+	[ "$clean" = 0 ] && break
+	diag "try $try: $clean retransmissions on the clean path (a stalled receiver?)"
+done
 wlike '^ok' "4 MB over a clean path"
-after=$(weir_snapshot "$ID")
-is "$(stats_delta "$before" "$after" .tcp.retransmits)" 0 "no retransmission on a clean path"
+is "$clean" 0 "no retransmission on a clean path"
 
 peer_exec nft -f - <<'NFT'
 table inet weirloss {

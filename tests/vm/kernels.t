@@ -17,8 +17,6 @@ suites=${WEIR_VM_SUITES:-datapath policy hook}
 
 # kernel release glob | suite | test description glob | reason
 known=(
-	"6.1.*|hook|the kernel takes every monitoring program*|6.1's verifier refuses bpf_get_current_cgroup_id (helper 80) in sockops: bpf/monitor.bpf.c weir_sockops does not load, TCP health and flows are off"
-	"6.1.*|hook|weir stats counts the TCP open (sockops)|no sockops program on 6.1 (weir_sockops refused: bpf_get_current_cgroup_id)"
 )
 
 n=0
