@@ -52,7 +52,7 @@ LIBWEIR := $(OUTPUT)/libweir.a
 PROGS := $(BIN)/weir-hook $(BIN)/weir
 
 .SECONDARY:
-.PHONY: all clean install test unit demo bench deps format check-format
+.PHONY: all clean install uninstall test unit demo bench deps format check-format
 all: $(PROGS)
 
 $(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/shared $(OUTPUT)/hooks $(OUTPUT)/cli $(OUTPUT)/tests $(BIN):
@@ -105,6 +105,12 @@ install: all
 	install -d $(DESTDIR)/usr/share/containers/oci/hooks.d
 	sed 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' examples/hooks.d/weir.json > \
 		$(DESTDIR)/usr/share/containers/oci/hooks.d/weir.json
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/weir $(DESTDIR)$(BINDIR)/weir-nri $(DESTDIR)$(LIBEXECDIR)/weir-hook
+	rm -f $(DESTDIR)/usr/share/containers/oci/hooks.d/weir.json
+	-rmdir $(DESTDIR)$(LIBEXECDIR)
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/weir/weir.conf; 'weir unload' removes the node datapath"
 
 deps:
 	tests/install-deps.sh

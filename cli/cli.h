@@ -20,6 +20,7 @@ int cmd_gc(struct cli *cli, int argc, char **argv);
 int cmd_metrics(struct cli *cli, int argc, char **argv);
 int cmd_top(struct cli *cli, int argc, char **argv);
 int cmd_flows(struct cli *cli, int argc, char **argv);
+int cmd_unload(struct cli *cli, int argc, char **argv);
 
 /* Print one JSON value on stdout (pretty for humans, plain for pipes). */
 struct json_object;

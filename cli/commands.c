@@ -344,3 +344,30 @@ int cmd_gc(struct cli *cli, int argc, char **argv)
 	}
 	return 0;
 }
+
+/* ---- unload -------------------------------------------------------------------------- */
+
+int cmd_unload(struct cli *cli, int argc, char **argv)
+{
+	struct weir_error err = {};
+	int r = local_opts(cli, argc, argv, "weir unload");
+
+	if (r)
+		return r > 0 ? 0 : 2;
+	if (optind < argc) {
+		pr_err("unload: unexpected argument \"%s\"", argv[optind]);
+		return 2;
+	}
+	/* the context holds pinned fds open: let them go before the pins do */
+	if (cli->ctx->dp_open) {
+		weir_datapath_close(&cli->ctx->dp);
+		cli->ctx->dp_open = false;
+	}
+	r = weir_datapath_unload(&cli->ctx->cfg, &err);
+	if (r) {
+		pr_err("unload: %s", err.msg);
+		return 1;
+	}
+	printf("weir datapath unloaded from %s\n", cli->ctx->paths.root);
+	return 0;
+}

@@ -52,6 +52,7 @@ int main(int argc, char **argv)
 		{"stats", cmd_stats, true},   {"policy", cmd_policy, true},
 		{"gc", cmd_gc, true},	      {"metrics", cmd_metrics, true},
 		{"top", cmd_top, true},	      {"flows", cmd_flows, true},
+		{"unload", cmd_unload, true},
 	};
 	enum weir_log_level level = WEIR_LOG_WARN;
 	struct cli cli = {};

@@ -302,7 +302,7 @@ static struct monitor_bpf *load_monitor(const struct weir_paths *p, struct weir_
 	/* which programs to try, best first; each later one leaves out what may have failed */
 	static const struct {
 		bool sockops, kfree;
-	} tries[] = { { true, true }, { true, false }, { false, true }, { false, false } };
+	} tries[] = {{true, true}, {true, false}, {false, true}, {false, false}};
 	bool btf = access("/sys/kernel/btf/vmlinux", R_OK) == 0;
 	struct monitor_bpf *mon;
 	int r = 0;
@@ -444,6 +444,43 @@ static int replace_incompatible(const struct weir_paths *p, const struct weir_co
 	weir_unpin_dir(p->progs, false);
 	weir_unpin_dir(p->maps, false);
 	weir_error_clear(err);
+	return 0;
+}
+
+int weir_datapath_unload(const struct weir_config *cfg, struct weir_error *err)
+{
+	char ids[PATH_MAX], mnt[PATH_MAX], anchor[PATH_MAX];
+	struct weir_paths p;
+	int lock, r;
+
+	r = weir_paths_init(&p, cfg);
+	if (r)
+		return weir_error_set(err, r, "bpffs path %s is too long", cfg->bpffs);
+	lock = weir_datapath_lock(&p, err);
+	if (lock < 0)
+		return lock;
+	snprintf(ids, sizeof(ids), "%s/ids", cfg->state_dir);
+	if (dir_has_entries(ids) || dir_has_entries(p.endpoints)) {
+		close(lock);
+		return weir_error_set(err, -EBUSY,
+				      "endpoints are attached (%s, %s): stop their containers, or "
+				      "run weir gc for those that are gone, then unload",
+				      ids, p.endpoints);
+	}
+	weir_unpin_dir(p.links, true);
+	weir_unpin_dir(p.progs, false);
+	weir_unpin_dir(p.maps, false);
+	rmdir(p.links);
+	rmdir(p.progs);
+	rmdir(p.maps);
+	rmdir(p.endpoints);
+	rmdir(p.root);
+	if (!weir_cgroup2_mount(mnt, sizeof(mnt))) {
+		snprintf(anchor, sizeof(anchor), "%s/weir.anchor", mnt);
+		rmdir(anchor);
+	}
+	close(lock);
+	pr_info("datapath unloaded from %s", p.root);
 	return 0;
 }
 

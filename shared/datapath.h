@@ -88,6 +88,12 @@ void weir_datapath_close(struct weir_datapath *dp);
  */
 void weir_unpin_dir(const char *path, bool links);
 
+/*
+ * Remove the node datapath: programs, maps, node links and the anchor cgroup. Refused with
+ * -EBUSY while any endpoint is attached.
+ */
+int weir_datapath_unload(const struct weir_config *cfg, struct weir_error *err);
+
 /* Take the node-wide lock that serialises datapath loading (returns the fd). */
 int weir_datapath_lock(const struct weir_paths *p, struct weir_error *err);
 

@@ -1,0 +1,52 @@
+#!/bin/bash
+# weir unload: the node datapath goes (programs, maps, node links, the anchor cgroup), but
+# never while an endpoint is attached; the next container start loads it again.
+#
+#   prove -v tests/e2e/unload.t        (root; `make` first)
+
+# shellcheck source=lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
+
+e2e_init
+require_weir
+require_cmd jq bpftool
+
+CG2=$(cgroup2_mount)
+CG=$CG2/$E2E_PREFIX-unload
+ID=$E2E_PREFIX-unload
+mkdir -p "$CG" "$E2E_TMP/b"
+on_exit rmdir "$CG"
+echo '{"ociVersion":"1.0.2","annotations":{"egress.weir.io":"allow any"}}' >"$E2E_TMP/b/config.json"
+sh -c "echo \$\$ > '$CG/cgroup.procs'; exec sleep 1000" &
+pid=$!
+on_exit kill "$pid"
+sleep 0.2
+state=$(jq -nc --arg id "$ID" --argjson pid "$pid" --arg b "$E2E_TMP/b" \
+	'{ociVersion: "1.0.2", id: $id, status: "creating", pid: $pid, bundle: $b}')
+on_exit "$WEIR_HOOK" poststop <<<"$state"
+
+ok_run "an endpoint attaches (the datapath is loaded)" "$WEIR_HOOK" createRuntime <<<"$state"
+out=$("$WEIR" unload 2>&1) && rc=0 || rc=$?
+like "$rc:$out" "^1:weir: unload: endpoints are attached" "unload is refused while an endpoint is attached"
+check_loaded() { [ -e "$WEIR_BPFFS/progs/weir_egress" ] && [ -e "$WEIR_BPFFS/maps/weir_policy" ]; }
+if check_loaded; then pass "the datapath is still pinned"; else fail "the datapath is still pinned"; fi
+is "$(cgroup_progs "$CG" | grep -c weir_egress)" 1 "and the endpoint still enforced"
+
+ok_run "poststop detaches" "$WEIR_HOOK" poststop <<<"$state"
+others=$(ls "$WEIR_STATE/ids" 2>/dev/null | grep -c . || true)
+if [ "$others" != 0 ]; then
+	skip "other endpoints are attached on this node ($others): not unloading under them" 6
+else
+	ok_run "weir unload" "$WEIR" unload
+	if [ ! -e "$WEIR_BPFFS" ]; then pass "nothing is left under $WEIR_BPFFS"; else
+		fail "nothing is left under $WEIR_BPFFS" "$(find "$WEIR_BPFFS" | head)"
+	fi
+	if [ ! -d "$CG2/weir.anchor" ]; then pass "the anchor cgroup is gone"; else
+		fail "the anchor cgroup is gone"
+	fi
+	is "$(bpftool prog show 2>/dev/null | grep -c 'name weir_')" 0 "no weir program is left in the kernel"
+	ok_run "the next container start loads the datapath again" "$WEIR_HOOK" createRuntime <<<"$state"
+	is "$(cgroup_progs "$CG" | grep -c weir_egress)" 1 "and enforces it"
+fi
+
+done_testing
