@@ -42,7 +42,7 @@ retry 5 rmdir "$CG" || true
 is "$(weir_record "$ID" | jq -r .state)" running "without poststop the record still says running"
 
 out=$("$WEIR" gc --json)
-is "$(jq -r .detached <<<"$out")" 1 "weir gc detaches one endpoint whose cgroup is gone"
+cmp_num "$(jq -r .detached <<<"$out")" -ge 1 "weir gc detaches the endpoint whose cgroup is gone"
 is "$(weir_record "$ID" | jq -r .state)" stopped "its record is now stopped"
 check "its link folder is gone" '[ ! -d "$WEIR_BPFFS/endpoints/$ep" ]'
 check "its endpoint id is free again" '[ ! -e "$WEIR_STATE/ids/$ep" ]'

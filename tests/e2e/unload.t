@@ -37,6 +37,8 @@ others=$(ls "$WEIR_STATE/ids" 2>/dev/null | grep -c . || true)
 if [ "$others" != 0 ]; then
 	skip "other endpoints are attached on this node ($others): not unloading under them" 6
 else
+	# the ids of the programs this datapath pinned (the node may run other BPF of its own)
+	ids=$(for f in "$WEIR_BPFFS"/progs/*; do bpftool -j prog show pinned "$f" | jq -r .id; done | sort)
 	ok_run "weir unload" "$WEIR" unload
 	if [ ! -e "$WEIR_BPFFS" ]; then pass "nothing is left under $WEIR_BPFFS"; else
 		fail "nothing is left under $WEIR_BPFFS" "$(find "$WEIR_BPFFS" | head)"
@@ -44,7 +46,13 @@ else
 	if [ ! -d "$CG2/weir.anchor" ]; then pass "the anchor cgroup is gone"; else
 		fail "the anchor cgroup is gone"
 	fi
-	is "$(bpftool prog show 2>/dev/null | grep -c 'name weir_')" 0 "no weir program is left in the kernel"
+	# a program is freed once its last reference goes, after an RCU grace period
+	for _ in $(seq 20); do
+		left=$(bpftool -j prog show | jq -r '.[].id' | sort | comm -12 - <(echo "$ids"))
+		[ -z "$left" ] && break
+		sleep 0.1
+	done
+	is "$left" "" "none of its $(echo "$ids" | grep -c .) programs is left in the kernel"
 	ok_run "the next container start loads the datapath again" "$WEIR_HOOK" createRuntime <<<"$state"
 	is "$(cgroup_progs "$CG" | grep -c weir_egress)" 1 "and enforces it"
 fi
