@@ -23,7 +23,8 @@ on_exit kill "$pid"
 sleep 0.2
 state=$(jq -nc --arg id "$ID" --argjson pid "$pid" --arg b "$E2E_TMP/b" \
 	'{ociVersion: "1.0.2", id: $id, status: "creating", pid: $pid, bundle: $b}')
-on_exit "$WEIR_HOOK" poststop <<<"$state"
+echo "$state" >"$E2E_TMP/state.json"
+on_exit sh -c "'$WEIR_HOOK' poststop <'$E2E_TMP/state.json'"
 
 ok_run "an endpoint attaches (the datapath is loaded)" "$WEIR_HOOK" createRuntime <<<"$state"
 out=$("$WEIR" unload 2>&1) && rc=0 || rc=$?
