@@ -205,6 +205,9 @@ _podman_v6_ready() {
 	[ -n "$flags" ] || return 1
 	local f
 	for f in $flags; do
+		# a half-read /proc line must not reach the arithmetic: an invalid expression
+		# there can end a non-interactive shell
+		[[ $f =~ ^[0-9a-fA-F]{1,8}$ ]] || return 1
 		(((0x$f & 0x40) == 0)) || return 1
 	done
 }
