@@ -105,8 +105,9 @@ static int instance_lock(const char *config, struct weir_error *err)
 		r = -errno;
 		close(fd);
 		return weir_error_set(err, r,
-				      r == -EWOULDBLOCK ? "another weir-nri is running (it holds %s)"
-							: "cannot lock %s",
+				      r == -EWOULDBLOCK
+					      ? "another weir-nri is running (it holds %s)"
+					      : "cannot lock %s",
 				      path);
 	}
 	return fd; /* held until exit */
@@ -127,7 +128,8 @@ static void usage(FILE *f)
 		"  -f, --log-format FMT    text or json (default text)\n"
 		"  -m, --metrics-listen ADDR  serve Prometheus /metrics on ADDR (e.g. "
 		"127.0.0.1:9464)\n"
-		"      --flow-log          flow and denial events as JSON lines on standard output\n"
+		"      --flow-log          flow and denial events as JSON lines on standard "
+		"output\n"
 		"  -h, --help              show this help\n"
 		"  -V, --version           show the version\n"
 		"\n"
