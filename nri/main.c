@@ -5,13 +5,10 @@
  * weir's datapath to each container before it starts.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
-#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,10 +18,8 @@
 #include "nri_log.h"
 #include "plugin.h"
 #include "weir.h"
-#include "config.h"
 #include "events.h"
 #include "httpd.h"
-#include "util.h"
 
 #ifndef WEIR_VERSION
 #define WEIR_VERSION "0.1.0"
@@ -85,31 +80,14 @@ static void *flow_log_main(void *arg)
 }
 
 /* One weir-nri per node: a second one would register too and attach every container twice. */
-static int instance_lock(const char *config, struct weir_error *err)
+static int instance_lock(struct weir_ctx *ctx, struct weir_error *err)
 {
-	struct weir_config cfg;
-	char path[PATH_MAX];
-	int fd, r;
+	int fd = weir_ctx_lock(ctx, "weir-nri.lock", false, err);
 
-	r = weir_config_load(&cfg, config ? config : WEIR_DEFAULT_CONFIG, config != NULL, err);
-	if (r)
-		return r;
-	r = weir_mkdir_p(cfg.state_dir, 0700);
-	if (r)
-		return weir_error_set(err, r, "cannot create %s: %s", cfg.state_dir, strerror(-r));
-	snprintf(path, sizeof(path), "%s/weir-nri.lock", cfg.state_dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return weir_error_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
-	if (flock(fd, LOCK_EX | LOCK_NB)) {
-		r = -errno;
-		close(fd);
-		return weir_error_set(err, r,
-				      r == -EWOULDBLOCK
-					      ? "another weir-nri is running (it holds %s)"
-					      : "cannot lock %s",
-				      path);
-	}
+	if (fd == -EWOULDBLOCK)
+		weir_error_set(err, fd,
+			       "another weir-nri is running (it holds weir-nri.lock in "
+			       "the state folder)");
 	return fd; /* held until exit */
 }
 
@@ -247,14 +225,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	lock = instance_lock(config, &err);
-	if (lock < 0) {
-		nri_error("%s", err.msg);
-		return 1;
-	}
 	rc = weir_ctx_open(&ctx, config, &err);
 	if (rc) {
 		nri_error("%s", err.msg[0] ? err.msg : strerror(-rc));
+		return 1;
+	}
+	lock = instance_lock(ctx, &err);
+	if (lock < 0) {
+		nri_error("%s", err.msg);
+		weir_ctx_close(ctx);
 		return 1;
 	}
 	/* the metrics server reads the maps from its own thread: it gets its own context */

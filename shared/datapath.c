@@ -90,29 +90,7 @@ void weir_datapath_close(struct weir_datapath *dp)
 
 int weir_datapath_lock(const struct weir_paths *p, struct weir_error *err)
 {
-	char dir[PATH_MAX];
-	char *slash;
-	int fd, r;
-
-	snprintf(dir, sizeof(dir), "%s", p->lock);
-	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		r = weir_mkdir_p(dir, 0700);
-		if (r)
-			return weir_error_set(err, r, "cannot create %s: %s", dir, strerror(-r));
-	}
-	fd = open(p->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return weir_error_set(err, -errno, "cannot open %s: %s", p->lock, strerror(errno));
-	while (flock(fd, LOCK_EX)) {
-		if (errno == EINTR)
-			continue;
-		r = -errno;
-		close(fd);
-		return weir_error_set(err, r, "cannot lock %s: %s", p->lock, strerror(-r));
-	}
-	return fd;
+	return weir_lock_file(p->lock, true, err);
 }
 
 /* A fresh node has no bpffs mounted; the pins need one. */

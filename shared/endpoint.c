@@ -48,7 +48,6 @@ int weir_ctx_open(struct weir_ctx **out, const char *config_path, struct weir_er
 		weir_error_set(err, r, "configured paths are too long");
 		goto fail;
 	}
-	ctx->dp.map[WEIR_MAP_META] = -1;
 	*out = ctx;
 	return 0;
 fail:
@@ -63,11 +62,6 @@ void weir_ctx_close(struct weir_ctx *ctx)
 	if (ctx->dp_open)
 		weir_datapath_close(&ctx->dp);
 	free(ctx);
-}
-
-int weir_ctx_fail_open(const struct weir_ctx *ctx)
-{
-	return ctx->cfg.fail_open;
 }
 
 int weir_ctx_datapath(struct weir_ctx *ctx, bool load, struct weir_error *err)
@@ -99,6 +93,15 @@ int weir_annotations_check(struct weir_ctx *ctx, const struct weir_kv *kv, size_
 	return r;
 }
 
+int weir_ctx_lock(struct weir_ctx *ctx, const char *name, bool wait, struct weir_error *err)
+{
+	char path[PATH_MAX];
+
+	if (snprintf(path, sizeof(path), "%s/%s", ctx->cfg.state_dir, name) >= (int)sizeof(path))
+		return weir_error_set(err, -ENAMETOOLONG, "lock path too long");
+	return weir_lock_file(path, wait, err);
+}
+
 /*
  * The registry lock makes "is this container attached? if not, attach it" one step, so two
  * integrations (a hook and weir-nri, or two weir-nri) never attach one container twice. It is
@@ -106,25 +109,7 @@ int weir_annotations_check(struct weir_ctx *ctx, const struct weir_kv *kv, size_
  */
 static int registry_lock(struct weir_ctx *ctx, struct weir_error *err)
 {
-	char path[PATH_MAX];
-	int fd, r;
-
-	r = weir_mkdir_p(ctx->cfg.state_dir, 0700);
-	if (r)
-		return weir_error_set(err, r, "cannot create %s: %s", ctx->cfg.state_dir,
-				      strerror(-r));
-	snprintf(path, sizeof(path), "%s/endpoints.lock", ctx->cfg.state_dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return weir_error_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
-	while (flock(fd, LOCK_EX)) {
-		if (errno != EINTR) {
-			r = -errno;
-			close(fd);
-			return weir_error_set(err, r, "cannot lock %s: %s", path, strerror(-r));
-		}
-	}
-	return fd;
+	return weir_ctx_lock(ctx, "endpoints.lock", true, err);
 }
 
 /* ---- records ------------------------------------------------------------------------ */
@@ -579,6 +564,15 @@ del_policy:
 free_id:
 	id_free(ctx, ep);
 out_comp:
+	/*
+	 * Every failure that reaches here is the node's, not the annotations' (those refuse
+	 * above, always): the node config may prefer an unenforced container to a refused one.
+	 */
+	if (r && ctx->cfg.fail_open) {
+		pr_warn("%s: running UNENFORCED (fail_open): %s", c->id, err ? err->msg : "");
+		weir_error_clear(err);
+		r = 0;
+	}
 	weir_compiled_free(&comp);
 out_spec:
 	weir_spec_free(&spec);

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -149,6 +151,33 @@ bool weir_valid_id(const char *id)
 			return false;
 	}
 	return true;
+}
+
+int weir_lock_file(const char *path, bool wait, struct weir_error *err)
+{
+	char dir[PATH_MAX];
+	char *slash;
+	int fd, r;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		r = weir_mkdir_p(dir, 0700);
+		if (r)
+			return weir_error_set(err, r, "cannot create %s: %s", dir, strerror(-r));
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return weir_error_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
+	while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB))) {
+		if (errno == EINTR)
+			continue;
+		r = -errno;
+		close(fd);
+		return weir_error_set(err, r, "cannot lock %s: %s", path, strerror(-r));
+	}
+	return fd;
 }
 
 int weir_path_join(char *out, size_t size, const char *a, const char *b)

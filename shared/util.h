@@ -10,6 +10,8 @@
 
 #include <json-c/json.h>
 
+#include "error.h"
+
 #define WEIR_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static inline void weir_freep(void *p)
@@ -43,5 +45,10 @@ uint64_t weir_now_ms(void);
 /* Container ids become file names: [A-Za-z0-9_.-], 1-128 chars, no leading '.'. */
 bool weir_valid_id(const char *id);
 int weir_path_join(char *out, size_t size, const char *a, const char *b);
+/*
+ * Open (creating it and its folder) and flock a lock file; returns the fd, held until closed.
+ * Without `wait`, a lock someone else holds is -EWOULDBLOCK.
+ */
+int weir_lock_file(const char *path, bool wait, struct weir_error *err);
 
 #endif

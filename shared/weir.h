@@ -9,6 +9,7 @@
 #ifndef WEIR_H
 #define WEIR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -39,8 +40,11 @@ struct weir_ctx;
 /* Node context: config file (NULL: the default path), state and bpffs folders. */
 int weir_ctx_open(struct weir_ctx **ctx, const char *config_path, struct weir_error *err);
 void weir_ctx_close(struct weir_ctx *ctx);
-/* The node config's fail_open: kernel-side failures let the container run unenforced. */
-int weir_ctx_fail_open(const struct weir_ctx *ctx);
+/*
+ * Take the lock file <state_dir>/<name> (returns its fd, held until closed); without `wait`,
+ * -EWOULDBLOCK while someone else holds it.
+ */
+int weir_ctx_lock(struct weir_ctx *ctx, const char *name, bool wait, struct weir_error *err);
 
 /*
  * NRI-style resolution: "<k>.weir.io/container.<name>" beats "<k>.weir.io/pod" beats
@@ -61,7 +65,9 @@ int weir_annotations_check(struct weir_ctx *ctx, const struct weir_kv *kv, size_
 
 /*
  * Make sure the node datapath is loaded, register the endpoint, write its policy and attach.
- * Idempotent for a container id that is already attached. On failure nothing is left.
+ * Idempotent for a container id that is already attached. On failure nothing is left. Bad
+ * annotations always fail; other failures return 0 with a warning when the node config says
+ * fail_open.
  */
 int weir_endpoint_attach(struct weir_ctx *ctx, const struct weir_container *c,
 			 struct weir_error *err);

@@ -76,6 +76,18 @@ out=$(env -i "$WEIR_HOOK" --config "$cfgbad" createRuntime <<<"$(state h1 "$pid"
 like "$rc:$out" "^1:weir-hook: $cfgbad: unknown key \"fail_closed\": expected state_dir" \
 	"an unknown node configuration key names the key"
 
+# fail_open: a node-side failure lets the container run, with a warning; bad annotations still refuse
+cfgopen=$E2E_TMP/open.conf
+echo '{"fail_open": true}' >"$cfgopen"
+out=$(env -i "$WEIR_HOOK" --config "$cfgopen" createRuntime <<<"$(state h1 999999999 "$E2E_TMP/b")" 2>&1) && rc=0 || rc=$?
+like "$rc:$out" "^0:weir-hook: warn: h1: running UNENFORCED \\(fail_open\\): cannot find the cgroup v2 of pid 999999999" \
+	"fail_open: a node-side failure lets the container run, with a warning"
+mkdir -p "$E2E_TMP/badann"
+echo '{"annotations":{"egress.weir.io":"allow 10.0.0.300/8"}}' >"$E2E_TMP/badann/config.json"
+out=$(env -i "$WEIR_HOOK" --config "$cfgopen" createRuntime <<<"$(state h1 "$pid" "$E2E_TMP/badann")" 2>&1) && rc=0 || rc=$?
+like "$rc:$out" '^1:weir-hook: egress.weir.io: rule 1 .*bad peer "10.0.0.300/8"' \
+	"fail_open: a bad annotation still refuses the container"
+
 is "$(ls "$WEIR_STATE/ids" 2>/dev/null | sort)" "$ids_before" "no endpoint id was taken"
 is "$(endpoint_dirs)" "$eps_before" "no endpoint folder was pinned"
 is "$(cgroup_progs "$CG")" "" "nothing is attached to the cgroup"
