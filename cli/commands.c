@@ -152,6 +152,7 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 {
 	_cleanup_json_ struct json_object *all = json_object_new_array();
 	_cleanup_json_ struct json_object *out = json_object_new_array();
+	struct weir_drops drops __attribute__((cleanup(weir_drops_free))) = {};
 	const char *want = NULL;
 	size_t matches = 0;
 	int r = local_opts(cli, argc, argv, "weir stats [--json] [ID]");
@@ -169,6 +170,7 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 		pr_err("cannot read %s: %s", cli->ctx->containers_dir, strerror(-r));
 		return 1;
 	}
+	weir_stats_drops(cli->ctx, &drops);
 	for (size_t i = 0; i < json_object_array_length(all); i++) {
 		struct json_object *rec = json_object_array_get_idx(all, i);
 		const char *id = weir_json_str(rec, "id") ?: "";
@@ -180,11 +182,11 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 		if (want && !strcmp(id, want)) {
 			json_object_put(out);
 			out = json_object_new_array();
-			json_object_array_add(out, weir_stats_of(cli->ctx, rec));
+			json_object_array_add(out, weir_stats_of(cli->ctx, rec, &drops));
 			matches = 1;
 			break;
 		}
-		json_object_array_add(out, weir_stats_of(cli->ctx, rec));
+		json_object_array_add(out, weir_stats_of(cli->ctx, rec, &drops));
 		matches++;
 	}
 	if (want && matches == 0) {

@@ -48,8 +48,21 @@ struct weir_ep_stats {
 	} drops[128];
 };
 
+/* Every kernel drop count of the node: one walk of weir_drops serves every endpoint. */
+struct weir_drops {
+	size_t n;
+	struct {
+		struct weir_drop_key key;
+		uint64_t count;
+	} * e;
+};
+
+int weir_drops_read(struct weir_ctx *ctx, struct weir_drops *out);
+void weir_drops_free(struct weir_drops *d);
 int weir_counters_read(struct weir_ctx *ctx, uint32_t ep, struct weir_counters *out);
-int weir_ep_stats_read(struct weir_ctx *ctx, uint32_t ep, struct weir_ep_stats *out);
+/* drops: what weir_drops_read() found, or NULL to read it for this endpoint alone */
+int weir_ep_stats_read(struct weir_ctx *ctx, uint32_t ep, const struct weir_drops *drops,
+		       struct weir_ep_stats *out);
 int weir_ep_stats_zero(struct weir_ctx *ctx, uint32_t ep);
 void weir_ep_drops_clear(struct weir_ctx *ctx, uint32_t ep);
 struct json_object *weir_counters_to_json(const struct weir_counters *c);
@@ -70,8 +83,14 @@ int weir_records_foreach(struct weir_ctx *ctx,
 /* Statistics (shared/stats.c), in the JSON form `weir stats --json` prints. */
 struct json_object *weir_record_summary(struct json_object *rec);
 int weir_records_all(struct weir_ctx *ctx, struct json_object *array);
-/* One endpoint: its summary plus counters (live from the maps, or final for stopped ones). */
-struct json_object *weir_stats_of(struct weir_ctx *ctx, struct json_object *rec);
+/*
+ * One endpoint: its summary plus counters (live from the maps, or final for stopped ones);
+ * drops as for weir_ep_stats_read().
+ */
+struct json_object *weir_stats_of(struct weir_ctx *ctx, struct json_object *rec,
+				  const struct weir_drops *drops);
+/* The node's kernel drop counts for weir_stats_of(); empty when the datapath is not loaded. */
+void weir_stats_drops(struct weir_ctx *ctx, struct weir_drops *drops);
 /* Every endpoint: a new JSON array of weir_stats_of() objects. */
 int weir_stats_collect(struct weir_ctx *ctx, struct json_object **out);
 

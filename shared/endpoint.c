@@ -604,7 +604,7 @@ static int endpoint_teardown(struct weir_ctx *ctx, struct json_object *rec,
 	bpf_map_delete_elem(ctx->dp.map[WEIR_MAP_CGROUPS], &cgid);
 	bpf_map_update_elem(ctx->dp.map[WEIR_MAP_ENDPOINTS], &ep, &zero, BPF_ANY);
 	netns_unregister(ctx, (uint32_t)weir_json_u64(rec, "netns_ino"), ep);
-	if (!weir_ep_stats_read(ctx, ep, final))
+	if (!weir_ep_stats_read(ctx, ep, NULL, final))
 		*have_final = true;
 
 	/* the policy keys are recomputed from the annotations the endpoint was made from */

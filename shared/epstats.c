@@ -66,30 +66,64 @@ int weir_ep_stats_zero(struct weir_ctx *ctx, uint32_t ep)
 	return r;
 }
 
-void weir_ep_drops_clear(struct weir_ctx *ctx, uint32_t ep)
-{
-	int map = ctx->dp.map[WEIR_MAP_DROPS];
-	struct weir_drop_key key, next, *prev = NULL;
-
-	/* collect first: deleting while walking restarts the walk in a hash map */
-	struct weir_drop_key mine[256];
-	size_t n = 0;
-
-	while (!bpf_map_get_next_key(map, prev, &next)) {
-		if (next.ep_id == ep && n < WEIR_ARRAY_SIZE(mine))
-			mine[n++] = next;
-		key = next;
-		prev = &key;
-	}
-	for (size_t i = 0; i < n; i++)
-		bpf_map_delete_elem(map, &mine[i]);
-}
-
-int weir_ep_stats_read(struct weir_ctx *ctx, uint32_t ep, struct weir_ep_stats *out)
+int weir_drops_read(struct weir_ctx *ctx, struct weir_drops *out)
 {
 	int map = ctx->dp.map[WEIR_MAP_DROPS], ncpu = libbpf_num_possible_cpus();
 	struct weir_drop_key key, next, *prev = NULL;
 	_cleanup_free_ uint64_t *per = NULL;
+	size_t cap = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (ncpu <= 0 || !(per = calloc((size_t)ncpu, sizeof(uint64_t))))
+		return -ENOMEM;
+	while (!bpf_map_get_next_key(map, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(map, &key, per))
+			continue;
+		if (out->n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			void *e = realloc(out->e, ncap * sizeof(*out->e));
+
+			if (!e) {
+				weir_drops_free(out);
+				return -ENOMEM;
+			}
+			out->e = e;
+			cap = ncap;
+		}
+		out->e[out->n].key = key;
+		out->e[out->n].count = 0;
+		for (int c = 0; c < ncpu; c++)
+			out->e[out->n].count += per[c];
+		out->n++;
+	}
+	return 0;
+}
+
+void weir_drops_free(struct weir_drops *d)
+{
+	free(d->e);
+	memset(d, 0, sizeof(*d));
+}
+
+void weir_ep_drops_clear(struct weir_ctx *ctx, uint32_t ep)
+{
+	struct weir_drops all;
+
+	/* read first: deleting while walking restarts the walk in a hash map */
+	if (weir_drops_read(ctx, &all))
+		return;
+	for (size_t i = 0; i < all.n; i++)
+		if (all.e[i].key.ep_id == ep)
+			bpf_map_delete_elem(ctx->dp.map[WEIR_MAP_DROPS], &all.e[i].key);
+	weir_drops_free(&all);
+}
+
+int weir_ep_stats_read(struct weir_ctx *ctx, uint32_t ep, const struct weir_drops *drops,
+		       struct weir_ep_stats *out)
+{
+	struct weir_drops own = {};
 	int r;
 
 	memset(out, 0, sizeof(*out));
@@ -98,21 +132,19 @@ int weir_ep_stats_read(struct weir_ctx *ctx, uint32_t ep, struct weir_ep_stats *
 		return r;
 	if (!percpu_sum(ctx->dp.map[WEIR_MAP_TCP], ep, &out->tcp, sizeof(out->tcp)))
 		out->has_tcp = true;
-	if (ncpu <= 0 || !(per = calloc((size_t)ncpu, sizeof(uint64_t))))
-		return 0;
-	while (!bpf_map_get_next_key(map, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (key.ep_id != ep || out->ndrops == WEIR_ARRAY_SIZE(out->drops))
+	if (!drops) {
+		if (weir_drops_read(ctx, &own))
+			return 0;
+		drops = &own;
+	}
+	for (size_t i = 0; i < drops->n && out->ndrops < WEIR_ARRAY_SIZE(out->drops); i++) {
+		if (drops->e[i].key.ep_id != ep)
 			continue;
-		if (bpf_map_lookup_elem(map, &key, per))
-			continue;
-		out->drops[out->ndrops].reason = key.reason;
-		out->drops[out->ndrops].count = 0;
-		for (int c = 0; c < ncpu; c++)
-			out->drops[out->ndrops].count += per[c];
+		out->drops[out->ndrops].reason = drops->e[i].key.reason;
+		out->drops[out->ndrops].count = drops->e[i].count;
 		out->ndrops++;
 	}
+	weir_drops_free(&own);
 	return 0;
 }
 

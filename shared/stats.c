@@ -34,7 +34,8 @@ int weir_records_all(struct weir_ctx *ctx, struct json_object *array)
 	return weir_records_foreach(ctx, collect_rec, array);
 }
 
-struct json_object *weir_stats_of(struct weir_ctx *ctx, struct json_object *rec)
+struct json_object *weir_stats_of(struct weir_ctx *ctx, struct json_object *rec,
+				  const struct weir_drops *drops)
 {
 	struct json_object *o = weir_record_summary(rec), *src = NULL;
 	bool running = !strcmp(weir_json_str(rec, "state") ?: "", "running");
@@ -43,7 +44,8 @@ struct json_object *weir_stats_of(struct weir_ctx *ctx, struct json_object *rec)
 	if (running && !weir_ctx_datapath(ctx, false, &e)) {
 		struct weir_ep_stats *s = calloc(1, sizeof(*s));
 
-		if (s && !weir_ep_stats_read(ctx, (uint32_t)weir_json_u64(rec, "endpoint"), s))
+		if (s &&
+		    !weir_ep_stats_read(ctx, (uint32_t)weir_json_u64(rec, "endpoint"), drops, s))
 			src = weir_ep_stats_to_json(s);
 		free(s);
 	} else if (!running && json_object_object_get_ex(rec, "final", &src)) {
@@ -62,9 +64,18 @@ struct json_object *weir_stats_of(struct weir_ctx *ctx, struct json_object *rec)
 	return o;
 }
 
+void weir_stats_drops(struct weir_ctx *ctx, struct weir_drops *drops)
+{
+	struct weir_error e = {};
+
+	if (weir_ctx_datapath(ctx, false, &e) || weir_drops_read(ctx, drops))
+		memset(drops, 0, sizeof(*drops));
+}
+
 int weir_stats_collect(struct weir_ctx *ctx, struct json_object **out)
 {
 	struct json_object *all = json_object_new_array(), *res;
+	struct weir_drops drops;
 	int r;
 
 	r = weir_records_all(ctx, all);
@@ -72,9 +83,12 @@ int weir_stats_collect(struct weir_ctx *ctx, struct json_object **out)
 		json_object_put(all);
 		return r;
 	}
+	weir_stats_drops(ctx, &drops);
 	res = json_object_new_array();
 	for (size_t i = 0; i < json_object_array_length(all); i++)
-		json_object_array_add(res, weir_stats_of(ctx, json_object_array_get_idx(all, i)));
+		json_object_array_add(
+			res, weir_stats_of(ctx, json_object_array_get_idx(all, i), &drops));
+	weir_drops_free(&drops);
 	json_object_put(all);
 	*out = res;
 	return 0;
