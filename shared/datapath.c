@@ -132,10 +132,19 @@ static int open_pins(struct weir_datapath *dp, const struct weir_paths *p, bool 
 	return 0;
 }
 
-/* The build's id of the embedded objects (see the Makefile): identifies the programs pinned. */
-static __u64 object_hash(void)
+/*
+ * Detach a pinned link before unpinning it: the pin may not be its last reference (a cgroup
+ * that outlives its endpoint keeps the link attached otherwise).
+ */
+static void unpin_link(const char *path)
 {
-	return WEIR_BPF_BUILD_ID;
+	int fd = bpf_obj_get(path);
+
+	if (fd >= 0) {
+		bpf_link_detach(fd);
+		close(fd);
+	}
+	unlink(path);
 }
 
 static int check_abi(struct weir_datapath *dp, const struct weir_paths *p, bool *stale,
@@ -155,7 +164,7 @@ static int check_abi(struct weir_datapath *dp, const struct weir_paths *p, bool 
 	dp->meta_flags = meta.flags;
 	if (stale) {
 		/* optional programs that loaded must still be pinned: else re-pin them */
-		*stale = meta.object_hash != object_hash() ||
+		*stale = meta.object_hash != WEIR_BPF_BUILD_ID ||
 			 ((meta.flags & WEIR_META_SOCKOPS) && dp->prog[WEIR_PROG_SOCKOPS] < 0) ||
 			 ((meta.flags & WEIR_META_DROP_REASONS) &&
 			  dp->prog[WEIR_PROG_KFREE_SKB] < 0);
@@ -187,17 +196,12 @@ static void attach_anchor(const struct weir_paths *p)
 	if (cgfd < 0)
 		return;
 	for (int i = 0; i < WEIR_PROG_COUNT; i++) {
-		int prog, link, old;
+		int prog, link;
 
 		if (weir_progs[i].scope == WEIR_SCOPE_NODE)
 			continue;
 		snprintf(path, sizeof(path), "%s/anchor-%s", p->links, weir_progs[i].name);
-		old = bpf_obj_get(path);
-		if (old >= 0) {
-			bpf_link_detach(old);
-			close(old);
-		}
-		unlink(path);
+		unpin_link(path);
 		snprintf(cg, sizeof(cg), "%s/%s", p->progs, weir_progs[i].name);
 		prog = bpf_obj_get(cg);
 		if (prog < 0)
@@ -239,16 +243,11 @@ static int attach_node_links(const struct weir_paths *p, struct monitor_bpf *mon
 			     struct weir_error *err)
 {
 	char path[PATH_MAX];
-	int old, link;
+	int link;
 
 	*drops = false;
 	snprintf(path, sizeof(path), "%s/%s", p->links, weir_progs[WEIR_PROG_KFREE_SKB].name);
-	old = bpf_obj_get(path);
-	if (old >= 0) {
-		bpf_link_detach(old);
-		close(old);
-	}
-	unlink(path);
+	unpin_link(path);
 	if (bpf_program__fd(mon->progs.weir_kfree_skb) < 0)
 		return 0;
 	link = bpf_link_create(bpf_program__fd(mon->progs.weir_kfree_skb), 0, BPF_TRACE_RAW_TP,
@@ -316,7 +315,7 @@ static struct monitor_bpf *load_monitor(const struct weir_paths *p, struct weir_
 static int load_and_pin(const struct weir_paths *p, struct weir_error *err)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = p->maps);
-	struct weir_meta meta = {.abi_version = WEIR_ABI_VERSION, .object_hash = object_hash()};
+	struct weir_meta meta = {.abi_version = WEIR_ABI_VERSION, .object_hash = WEIR_BPF_BUILD_ID};
 	struct monitor_bpf *mon = NULL;
 	struct weir_bpf *skel;
 	bool drops = false;
@@ -391,15 +390,10 @@ void weir_unpin_dir(const char *path, bool links)
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
-		if (links) {
-			int fd = bpf_obj_get(p);
-
-			if (fd >= 0) {
-				bpf_link_detach(fd);
-				close(fd);
-			}
-		}
-		unlink(p);
+		if (links)
+			unpin_link(p);
+		else
+			unlink(p);
 	}
 	closedir(d);
 }
