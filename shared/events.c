@@ -12,14 +12,16 @@
 #include "events.h"
 #include "util.h"
 
-/* Which container each endpoint id belongs to, from the records. */
+/*
+ * Which container each endpoint id belongs to, from the records, indexed by endpoint id. A
+ * stopped record may share its id with a newer, running one: the running one wins.
+ */
 struct ep_names {
-	size_t n;
 	struct {
-		uint32_t ep;
+		bool set;
+		bool running;
 		char id[129];
 		char name[128];
-		bool running;
 	} e[WEIR_MAX_ENDPOINTS];
 };
 
@@ -27,34 +29,24 @@ static int add_name(struct weir_ctx *ctx, const char *id, struct json_object *re
 {
 	struct ep_names *names = arg;
 	bool running = !strcmp(weir_json_str(rec, "state") ?: "", "running");
+	uint64_t ep = weir_json_u64(rec, "endpoint");
 
-	if (names->n == WEIR_ARRAY_SIZE(names->e))
+	if (ep >= WEIR_MAX_ENDPOINTS || (names->e[ep].set && (names->e[ep].running || !running)))
 		return 0;
-	names->e[names->n].ep = (uint32_t)weir_json_u64(rec, "endpoint");
-	snprintf(names->e[names->n].id, sizeof(names->e[0].id), "%s", id);
-	snprintf(names->e[names->n].name, sizeof(names->e[0].name), "%s",
+	names->e[ep].set = true;
+	names->e[ep].running = running;
+	snprintf(names->e[ep].id, sizeof(names->e[ep].id), "%s", id);
+	snprintf(names->e[ep].name, sizeof(names->e[ep].name), "%s",
 		 weir_json_str(rec, "name") ?: "");
-	names->e[names->n].running = running;
-	names->n++;
 	return 0;
 }
 
-/* A stopped record may share its endpoint id with a newer, running one: prefer the latter. */
 static const char *name_of(const struct ep_names *names, uint32_t ep, const char **name)
 {
-	const char *best = NULL;
-
-	for (size_t i = 0; i < names->n; i++) {
-		if (names->e[i].ep != ep)
-			continue;
-		if (!best || names->e[i].running) {
-			best = names->e[i].id;
-			*name = names->e[i].name;
-		}
-		if (names->e[i].running)
-			break;
-	}
-	return best;
+	if (ep >= WEIR_MAX_ENDPOINTS || !names->e[ep].set)
+		return NULL;
+	*name = names->e[ep].name;
+	return names->e[ep].id;
 }
 
 static bool matches(const char *want, const char *id, const char *name)
@@ -99,11 +91,10 @@ static const char *proto_name(uint8_t p)
 	}
 }
 
-static struct json_object *event_json(const struct weir_event *ev, const struct ep_names *names)
+static struct json_object *event_json(const struct weir_event *ev, const char *id, const char *name)
 {
 	static const char *const verdicts[] = {"allowed", "denied", "audit-denied"};
 	struct json_object *o = json_object_new_object();
-	const char *name = NULL, *id = name_of(names, ev->ep_id, &name);
 	char la[INET6_ADDRSTRLEN], ra[INET6_ADDRSTRLEN];
 
 	addr_str(ev->family, ev->laddr, la, sizeof(la));
@@ -232,7 +223,7 @@ int weir_events_recent(struct weir_ctx *ctx, const char *id, weir_event_fn fn, v
 
 		if (!matches(id, cid, name))
 			continue;
-		o = event_json(&evs[i], names);
+		o = event_json(&evs[i], cid, name);
 		r = fn(o, arg);
 		json_object_put(o);
 		if (r)
@@ -270,13 +261,13 @@ static int on_ring(void *arg, void *data, size_t size)
 		/* a container started after we did: read the records again, at most once a second
 		 */
 		st->reloaded_ns = ev.end_ns;
-		st->names->n = 0;
+		memset(st->names, 0, sizeof(*st->names));
 		weir_records_foreach(st->ctx, add_name, st->names);
 		cid = name_of(st->names, ev.ep_id, &name);
 	}
 	if (!matches(st->id, cid, name))
 		return 0;
-	o = event_json(&ev, st->names);
+	o = event_json(&ev, cid, name);
 	r = st->fn(o, st->arg);
 	json_object_put(o);
 	if (r)
