@@ -115,7 +115,8 @@ static void gc_orphans(struct weir_ctx *ctx, struct gc_state *st)
 static void gc_maps(struct weir_ctx *ctx, struct gc_state *st)
 {
 	struct weir_error e = {};
-	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *ids;
 	bool *held;
 
 	if (weir_ctx_datapath(ctx, false, &e))
@@ -123,10 +124,16 @@ static void gc_maps(struct weir_ctx *ctx, struct gc_state *st)
 	held = calloc(WEIR_MAX_ENDPOINTS, sizeof(*held));
 	if (!held)
 		return;
-	for (uint32_t ep = 1; ep < WEIR_MAX_ENDPOINTS; ep++) {
-		snprintf(path, sizeof(path), "%s/%u", ctx->ids_dir, ep);
-		held[ep] = !access(path, F_OK);
+	ids = opendir(ctx->ids_dir);
+	while (ids && (de = readdir(ids))) {
+		char *end;
+		unsigned long ep = strtoul(de->d_name, &end, 10);
+
+		if (!*end && ep < WEIR_MAX_ENDPOINTS)
+			held[ep] = true;
 	}
+	if (ids)
+		closedir(ids);
 
 	struct weir_policy_key pk, pnext, *pprev = NULL, *pdel = NULL;
 	size_t npdel = 0, pcap = 0;
