@@ -57,44 +57,8 @@ done
 
 WORK=$(mktemp -d /tmp/weir-nri-e2e.XXXXXX)
 
-# --- TAP -----------------------------------------------------------------------------------
-n=0
-failed=0
-diag() { printf '# %s\n' "$*"; }
-diag_file() { [ -s "$1" ] && sed 's/^/#   /' "$1" | head -n 30 || true; }
-ok() { # ok STATUS DESCRIPTION
-	local st=$1
-	shift
-	n=$((n + 1))
-	if [ "$st" = 0 ]; then
-		echo "ok $n - $*"
-	else
-		echo "not ok $n - $*"
-		failed=$((failed + 1))
-	fi
-}
-is() { # is GOT WANT DESCRIPTION
-	if [ "$1" = "$2" ]; then
-		ok 0 "$3"
-	else
-		ok 1 "$3"
-		diag "got:  '$1'"
-		diag "want: '$2'"
-	fi
-}
-check() { # check DESCRIPTION -- COMMAND...
-	local desc=$1
-	shift
-	[ "$1" = -- ] && shift
-	if "$@" >"$WORK/out" 2>"$WORK/err"; then
-		ok 0 "$desc"
-	else
-		ok 1 "$desc"
-		diag "command: $*"
-		diag_file "$WORK/out"
-		diag_file "$WORK/err"
-	fi
-}
+# --- TAP: tests/e2e/cri/tap.sh ---------------------------------------------------------
+. "$HERE/tap.sh"
 bail() {
 	echo "Bail out! $*"
 	[ -s "$NRI_LOG" ] && tail -n 20 "$NRI_LOG" | sed 's/^/# weir-nri: /'

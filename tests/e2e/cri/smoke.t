@@ -32,34 +32,7 @@ shims_left() {
 }
 
 PLAN=25
-n=0
-failed=0
-ok() { # ok COND_STATUS DESCRIPTION
-	local status=$1
-	shift
-	n=$((n + 1))
-	if [ "$status" = 0 ]; then
-		echo "ok $n - $*"
-	else
-		echo "not ok $n - $*"
-		failed=$((failed + 1))
-	fi
-}
-check() { # check DESCRIPTION -- COMMAND...: ok when COMMAND succeeds
-	local desc=$1
-	shift
-	[ "$1" = -- ] && shift
-	if "$@" >"$WORK/out" 2>"$WORK/err"; then
-		ok 0 "$desc"
-	else
-		ok 1 "$desc"
-		diag "command: $*"
-		diag_file "$WORK/out"
-		diag_file "$WORK/err"
-	fi
-}
-diag() { printf '# %s\n' "$*"; }
-diag_file() { [ -s "$1" ] && sed 's/^/#   /' "$1" | head -n 40 || true; }
+. "$HERE/tap.sh"
 bail() {
 	echo "Bail out! $*"
 	exit 1
