@@ -34,7 +34,8 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-[ "$(id -u)" = 0 ] || { echo "bench: run as root" >&2; exit 1; }
+. tests/bench/lib.sh
+bench_require_root bench
 [ -x "$HOOK" ] || { echo "bench: build first (make)" >&2; exit 1; }
 
 TMP=$(mktemp -d /tmp/weir-bench.XXXXXX)
@@ -57,7 +58,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # ---- 1. container start -------------------------------------------------------------------
 ROOTFS=$TMP/rootfs

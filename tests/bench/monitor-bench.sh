@@ -25,7 +25,8 @@ while [ $# -gt 0 ]; do
 	*) echo "monitor-bench: unknown option $1" >&2; exit 2 ;;
 	esac
 done
-[ "$(id -u)" = 0 ] || { echo "monitor-bench: run as root" >&2; exit 1; }
+. tests/bench/lib.sh
+bench_require_root monitor-bench
 command -v sockperf >/dev/null || apt-get install -y -q sockperf >/dev/null
 
 TMP=$(mktemp -d /tmp/weir-mbench.XXXXXX)
@@ -44,7 +45,6 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 gcc -O2 -o "$TMP/connload" tests/bench/connload.c
 ip netns add "$P-c"

@@ -33,7 +33,8 @@ CONF=$T/weir.conf
 NRI_PID=
 ANN="egress.weir.io=allow 10.89.80.0/24 tcp/80,udp/5000; allow any udp/53; deny 10.89.80.99/32"
 
-[ "$(id -u)" = 0 ] || { echo "nri-bench: run as root" >&2; exit 1; }
+. "$HERE/lib.sh"
+bench_require_root nri-bench
 [ -x "$OUT/bin/weir-nri" ] || { echo "nri-bench: $OUT/bin/weir-nri missing: run make" >&2; exit 1; }
 
 nri_start() {
@@ -84,9 +85,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	done
 done
 
-median() { sort -n "$1" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-mw=$(median "$T/times/with")
-mo=$(median "$T/times/without")
+mw=$(median <"$T/times/with")
+mo=$(median <"$T/times/without")
 nw=$(wc -l <"$T/times/with")
 no=$(wc -l <"$T/times/without")
 echo "pod+container start (RunPodSandbox+CreateContainer+StartContainer), annotated pod, $(containerd --version | awk '{print $3}')"
@@ -99,6 +99,6 @@ awk '/ handled in [0-9]+ us$/ && ($3 == "RunPodSandbox" || $3 == "CreateContaine
 	t[$5] += $(NF - 1) } END { for (p in t) print t[p] / 1000 }' "$T/weir-nri.log" >"$T/times/handlers"
 if [ -s "$T/times/handlers" ]; then
 	printf '  in weir-nri handlers (RunPodSandbox+CreateContainer+StartContainer): median %.2f ms per pod\n' \
-		"$(median "$T/times/handlers")"
+		"$(median <"$T/times/handlers")"
 fi
 echo "  load average during the run: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
