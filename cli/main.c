@@ -13,18 +13,22 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: weir [--config FILE] [--json] [--log-level LEVEL] COMMAND [ARGS]\n"
-		   "\n"
-		   "commands:\n"
-		   "  status                 datapath state and what this kernel supports\n"
-		   "  list                   endpoints (containers weir enforces or enforced)\n"
-		   "  stats [ID]             packets, bytes and drops of one or every endpoint\n"
-		   "  policy check -a K=V... validate annotations as the hook would, offline\n"
-		   "  gc                     remove what vanished containers left behind\n"
-		   "  metrics                Prometheus metrics (--listen ADDR: serve over HTTP)\n"
-		   "  top                    live per-container rates, drops, retransmits, RTT\n"
-		   "\n"
-		   "--json prints machine-readable output. ID may be a unique prefix.\n");
+	fprintf(f,
+		"usage: weir [--config FILE] [--json] [--log-level LEVEL] COMMAND [ARGS]\n"
+		"\n"
+		"commands:\n"
+		"  status                 datapath state and what this kernel supports\n"
+		"  list                   endpoints (containers weir enforces or enforced)\n"
+		"  stats [ID]             packets, bytes and drops of one or every endpoint\n"
+		"  policy check -a K=V... validate annotations as the hook would, offline\n"
+		"  gc                     remove what vanished containers left behind\n"
+		"  metrics                Prometheus metrics (--listen ADDR: serve over HTTP)\n"
+		"  top                    live per-container rates, drops, retransmits, RTT\n"
+		"  flows [--follow] [ID]  ended TCP connections and denied flows "
+		"(monitor.weir.io=flows)\n"
+		"  unload                 remove the node datapath (no endpoint may be attached)\n"
+		"\n"
+		"--json prints machine-readable output. ID may be a unique prefix.\n");
 }
 
 void cli_print_json(struct json_object *o)
