@@ -15,6 +15,7 @@
 #include "lib/endpoint.h"
 #include "lib/events.h"
 #include "lib/hist.h"
+#include "lib/sockopt.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -164,6 +165,45 @@ static __always_inline int sk_error(struct bpf_sock *sk)
 	return tp ? tp->inet_conn.icsk_inet.sk.sk_err : 0;
 }
 
+/*
+ * What an endpoint's annotations ask of its TCP sockets: the congestion control
+ * (tcp-congestion.weir.io), the priority and DSCP (priority.weir.io), and a pacing rate a
+ * little below the egress limit, so that one flow stays under it without a single drop (the
+ * kernel paces by itself without fq). Set when the socket connects, listens or is accepted.
+ */
+static __always_inline void sock_apply(struct bpf_sock_ops *skops, __u32 ep_id)
+{
+	struct weir_endpoint *cfg = weir_ep_cfg(ep_id);
+
+	if (!cfg || !(cfg->flags & WEIR_EP_ACTIVE))
+		return;
+	if (cfg->flags & WEIR_EP_CC) {
+		char cc[WEIR_CC_NAME];
+
+		__builtin_memcpy(cc, cfg->cc, sizeof(cc));
+		cc[WEIR_CC_NAME - 1] = 0;
+		bpf_setsockopt(skops, WEIR_SOL_TCP, WEIR_TCP_CONGESTION, cc, sizeof(cc));
+	}
+	if (cfg->flags & WEIR_EP_PRIORITY) {
+		int prio = (int)cfg->priority, tos = cfg->tos;
+
+		/* the priority last: IP_TOS sets one of its own, derived from the TOS */
+		if (skops->family == WEIR_AF_INET6)
+			bpf_setsockopt(skops, WEIR_SOL_IPV6, WEIR_IPV6_TCLASS, &tos, sizeof(tos));
+		else
+			bpf_setsockopt(skops, WEIR_SOL_IP, WEIR_IP_TOS, &tos, sizeof(tos));
+		bpf_setsockopt(skops, WEIR_SOL_SOCKET, WEIR_SO_PRIORITY, &prio, sizeof(prio));
+	}
+	if (cfg->shape[WEIR_EGRESS].pace) {
+		int pace = cfg->shape[WEIR_EGRESS].pace > 0x7fffffff
+				   ? 0x7fffffff
+				   : (int)cfg->shape[WEIR_EGRESS].pace;
+
+		bpf_setsockopt(skops, WEIR_SOL_SOCKET, WEIR_SO_MAX_PACING_RATE, &pace,
+			       sizeof(pace));
+	}
+}
+
 SEC("sockops")
 int weir_sockops(struct bpf_sock_ops *skops)
 {
@@ -178,10 +218,22 @@ int weir_sockops(struct bpf_sock_ops *skops)
 	if (!sk)
 		return 1;
 
+	if (op == BPF_SOCK_OPS_NEEDS_ECN) {
+		struct weir_endpoint *ecfg;
+
+		/* a shaped endpoint asks for ECN: CE marks then slow its peers without a loss */
+		ep = sock_ep(sk);
+		ecfg = ep ? weir_ep_cfg(*ep) : NULL;
+		if (ecfg && (ecfg->flags & WEIR_EP_ACTIVE) &&
+		    (ecfg->shape[WEIR_EGRESS].rate || ecfg->shape[WEIR_INGRESS].rate))
+			skops->reply = 1;
+		return 1;
+	}
 	if (op == BPF_SOCK_OPS_TCP_CONNECT_CB || op == BPF_SOCK_OPS_TCP_LISTEN_CB) {
 		ep = sock_ep(sk);
 		if (!ep)
 			return 1;
+		sock_apply(skops, *ep);
 		st = bpf_sk_storage_get(&weir_sk_state, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 		if (!st)
 			return 1;
@@ -199,6 +251,8 @@ int weir_sockops(struct bpf_sock_ops *skops)
 	st = bpf_sk_storage_get(&weir_sk_state, sk, 0, 0);
 	if (!st)
 		return 1;
+	if (op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
+		sock_apply(skops, st->ep_id); /* inherited from the listener, set again */
 	cfg = weir_ep_cfg(st->ep_id);
 	if (!cfg || !(cfg->flags & WEIR_EP_ACTIVE) || !(cfg->flags & WEIR_EP_MON_TCP))
 		return 1;

@@ -16,13 +16,19 @@
 #include "lib/endpoint.h"
 #include "lib/policy.h"
 #include "lib/events.h"
+#include "lib/scan.h"
+#include "lib/shape.h"
+#include "lib/sockopt.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define SKB_PASS   1
-#define SKB_DROP   0
-#define SOCK_ALLOW 1
-#define SOCK_DENY  0 /* the syscall fails with EPERM */
+#define SKB_PASS    1
+#define SKB_DROP    0
+/* cgroup egress only: the congestion-notification bit (TCP enters CWR, UDP sees ENOBUFS) */
+#define SKB_PASS_CN 3
+#define SKB_DROP_CN 2
+#define SOCK_ALLOW  1
+#define SOCK_DENY   0 /* the syscall fails with EPERM */
 
 /* Loopback ifindex is 1 in every network namespace. */
 #define LOOPBACK_IFINDEX 1
@@ -92,7 +98,7 @@ static __always_inline int weir_skb(struct __sk_buff *skb, __u32 dir)
 	struct weir_pkt p = {};
 	__u64 packets = 1, bytes;
 	__u32 *ep, pclass;
-	int allowed = 1;
+	int allowed = 1, shaped;
 
 	if ((dir == WEIR_EGRESS ? skb->ifindex : skb->ingress_ifindex) == LOOPBACK_IFINDEX)
 		return SKB_PASS;
@@ -106,6 +112,8 @@ static __always_inline int weir_skb(struct __sk_buff *skb, __u32 dir)
 	cnt = weir_counters_of(*ep, dir);
 	if (!cnt)
 		return SKB_DROP;
+	if ((cfg->flags & WEIR_EP_SCAN) && dir == WEIR_EGRESS && weir_scan_quarantined(*ep))
+		return SKB_DROP;
 
 	if (weir_parse(skb, &p) < 0) {
 		/* Not a parseable IP packet: only an endpoint without policy lets it through. */
@@ -117,6 +125,12 @@ static __always_inline int weir_skb(struct __sk_buff *skb, __u32 dir)
 		return SKB_PASS;
 	}
 	pclass = weir_pclass_of(p.proto);
+	if (cfg->flags & WEIR_EP_SCAN) {
+		if (dir == WEIR_EGRESS)
+			weir_scan_egress(*ep, &p);
+		else
+			weir_scan_ingress(*ep, &p);
+	}
 
 	/* A GSO packet leaves as gso_segs packets, each with its own copy of the headers. */
 	bytes = skb->len;
@@ -143,9 +157,28 @@ static __always_inline int weir_skb(struct __sk_buff *skb, __u32 dir)
 		}
 		weir_add(&cnt->audit_denied, packets, bytes);
 	}
+	shaped = weir_shape(*ep, cfg, dir, bytes);
+	if (shaped == WEIR_SHAPE_DROP) {
+		weir_add(&cnt->shaped_dropped, packets, bytes);
+		if (dir == WEIR_EGRESS) {
+			cnt->cn_notified++;
+			return SKB_DROP_CN;
+		}
+		return SKB_DROP;
+	}
 	weir_add(&cnt->proto[pclass], packets, bytes);
 	if (p.tcp_flags & WEIR_TCP_RST)
 		cnt->tcp_resets++;
+	if (dir == WEIR_EGRESS && (cfg->flags & WEIR_EP_PRIORITY))
+		skb->priority = cfg->priority;
+	if (shaped == WEIR_SHAPE_MARK) {
+		if (bpf_skb_ecn_set_ce(skb))
+			cnt->ce_marked++;
+		if (dir == WEIR_EGRESS && p.proto == IPPROTO_TCP) {
+			cnt->cn_notified++;
+			return SKB_PASS_CN;
+		}
+	}
 	return SKB_PASS;
 }
 
@@ -190,6 +223,8 @@ static __always_inline int weir_sock_verdict(__u8 family, const __u8 *remote, __
 		return SOCK_DENY;
 	cfg = weir_ep_cfg(*ep);
 	if (!cfg || !(cfg->flags & WEIR_EP_ACTIVE))
+		return SOCK_DENY;
+	if ((cfg->flags & WEIR_EP_SCAN) && weir_scan_quarantined(*ep))
 		return SOCK_DENY;
 	if (!(cfg->flags & WEIR_EP_POLICY_EGRESS))
 		return SOCK_ALLOW;
@@ -244,6 +279,32 @@ static __always_inline int weir_sock6(struct bpf_sock_addr *ctx)
 }
 
 /*
+ * priority.weir.io: the socket's priority and DSCP, so what the kernel builds for it (a TCP
+ * SYN, a UDP datagram) leaves with them; cgroup_skb sets the priority of every packet again,
+ * but may not write packet data. Set at connect() and at each unconnected send.
+ */
+static __always_inline void weir_sock_class(struct bpf_sock_addr *ctx)
+{
+	struct weir_endpoint *cfg;
+	__u32 *ep = weir_ep_of_current();
+	int prio, tos;
+
+	if (!ep)
+		return;
+	cfg = weir_ep_cfg(*ep);
+	if (!cfg || !(cfg->flags & WEIR_EP_PRIORITY))
+		return;
+	prio = (int)cfg->priority;
+	tos = cfg->tos;
+	/* the priority last: IP_TOS sets one of its own, derived from the TOS */
+	if (ctx->family == WEIR_AF_INET6)
+		bpf_setsockopt(ctx, WEIR_SOL_IPV6, WEIR_IPV6_TCLASS, &tos, sizeof(tos));
+	else
+		bpf_setsockopt(ctx, WEIR_SOL_IP, WEIR_IP_TOS, &tos, sizeof(tos));
+	bpf_setsockopt(ctx, WEIR_SOL_SOCKET, WEIR_SO_PRIORITY, &prio, sizeof(prio));
+}
+
+/*
  * connect() is judged for TCP only: a UDP connect() sends nothing, and programs (ping among
  * them) connect a UDP socket merely to learn their source address. What a connected UDP
  * socket then sends is dropped at cgroup_skb egress, which fails the send() with EPERM too.
@@ -251,6 +312,7 @@ static __always_inline int weir_sock6(struct bpf_sock_addr *ctx)
 SEC("cgroup/connect4")
 int weir_connect4(struct bpf_sock_addr *ctx)
 {
+	weir_sock_class(ctx);
 	if (ctx->protocol != IPPROTO_TCP)
 		return SOCK_ALLOW;
 	return weir_sock4(ctx);
@@ -259,6 +321,7 @@ int weir_connect4(struct bpf_sock_addr *ctx)
 SEC("cgroup/connect6")
 int weir_connect6(struct bpf_sock_addr *ctx)
 {
+	weir_sock_class(ctx);
 	if (ctx->protocol != IPPROTO_TCP)
 		return SOCK_ALLOW;
 	return weir_sock6(ctx);
@@ -267,11 +330,13 @@ int weir_connect6(struct bpf_sock_addr *ctx)
 SEC("cgroup/sendmsg4")
 int weir_sendmsg4(struct bpf_sock_addr *ctx)
 {
+	weir_sock_class(ctx);
 	return weir_sock4(ctx);
 }
 
 SEC("cgroup/sendmsg6")
 int weir_sendmsg6(struct bpf_sock_addr *ctx)
 {
+	weir_sock_class(ctx);
 	return weir_sock6(ctx);
 }

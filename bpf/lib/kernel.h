@@ -73,6 +73,55 @@ struct sk_buff {
 	struct net_device *dev;
 };
 
+/* security guards: the syscall ABI of a task, and the file a BPF-LSM program judges */
+struct thread_info {
+	__u32 status; /* x86: TS_COMPAT while the task runs a 32-bit syscall */
+};
+
+struct task_struct {
+	struct thread_info thread_info;
+};
+
+/* The kernel's names of the x86-64 registers a syscall's number and arguments live in. */
+struct pt_regs___weir {
+	unsigned long bp;
+	unsigned long bx;
+	unsigned long r10;
+	unsigned long r9;
+	unsigned long r8;
+	unsigned long cx;
+	unsigned long dx;
+	unsigned long si;
+	unsigned long di;
+	unsigned long orig_ax;
+};
+
+struct super_block {
+	unsigned int s_dev; /* dev_t: major << 20 | minor */
+};
+
+struct inode {
+	unsigned long i_ino;
+	struct super_block *i_sb;
+};
+
+struct qstr {
+	const unsigned char *name;
+};
+
+struct dentry {
+	struct qstr d_name;
+};
+
+struct path {
+	struct dentry *dentry;
+};
+
+struct file {
+	struct path f_path;
+	struct inode *f_inode;
+};
+
 #pragma clang attribute pop
 
 enum skb_drop_reason {
