@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 
-#include "weir.h"
+#include "libweir.h"
 
 struct cli {
 	const char *config;
@@ -20,10 +20,18 @@ int cmd_gc(struct cli *cli, int argc, char **argv);
 int cmd_metrics(struct cli *cli, int argc, char **argv);
 int cmd_top(struct cli *cli, int argc, char **argv);
 int cmd_flows(struct cli *cli, int argc, char **argv);
+int cmd_events(struct cli *cli, int argc, char **argv);
 int cmd_unload(struct cli *cli, int argc, char **argv);
 
-/* Print one JSON value on stdout (pretty for humans, plain for pipes). */
+/* weir status's guard section (cli/guards.c): into o, and printed unless --json. */
 struct json_object;
+void status_guards(struct cli *cli, bool loaded, struct json_object *o);
+
+struct json_object;
+int cli_find_record(struct cli *cli, const char *cmd, const char *want, bool running_only,
+		    struct json_object **out);
+
+/* Print one JSON value on stdout (pretty for humans, plain for pipes). */
 void cli_print_json(struct json_object *o);
 
 #endif

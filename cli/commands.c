@@ -13,15 +13,21 @@
 
 #include "annot.h"
 #include "cli.h"
-#include "ctx.h"
+#include "config.h"
+#include "record.h"
+#include "stats.h"
 #include "log.h"
 #include "util.h"
 
-/* Parse command-local "--json" so it works on either side of the command name. */
-static int local_opts(struct cli *cli, int argc, char **argv, const char *usage_line)
+/*
+ * Parse command-local "--json" so it works on either side of the command name, and "--ids"
+ * where the command takes it (ids non-NULL).
+ */
+static int local_opts(struct cli *cli, int argc, char **argv, const char *usage_line, bool *ids)
 {
 	static const struct option opts[] = {
 		{"json", no_argument, NULL, 'j'},
+		{"ids", no_argument, NULL, 'i'},
 		{"help", no_argument, NULL, 'h'},
 		{},
 	};
@@ -31,6 +37,8 @@ static int local_opts(struct cli *cli, int argc, char **argv, const char *usage_
 	while ((opt = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
 		if (opt == 'j') {
 			cli->json = true;
+		} else if (opt == 'i' && ids) {
+			*ids = true;
 		} else {
 			fprintf(opt == 'h' ? stdout : stderr, "usage: %s\n", usage_line);
 			return opt == 'h' ? 1 : -EINVAL;
@@ -43,119 +51,218 @@ static int local_opts(struct cli *cli, int argc, char **argv, const char *usage_
 
 int cmd_list(struct cli *cli, int argc, char **argv)
 {
-	_cleanup_json_ struct json_object *all = json_object_new_array();
-	_cleanup_json_ struct json_object *out = json_object_new_array();
-	int r = local_opts(cli, argc, argv, "weir list [--json]");
+	struct weir_ep_views views __attribute__((cleanup(weir_views_free))) = {};
+	bool ids = false;
+	int r = local_opts(cli, argc, argv, "weir list [--json] [--ids]", &ids);
 
 	if (r)
 		return r > 0 ? 0 : 2;
-	r = weir_records_all(cli->ctx, all);
+	r = weir_views_collect(cli->ctx, false, &views);
 	if (r) {
-		pr_err("cannot read %s: %s", cli->ctx->containers_dir, strerror(-r));
+		pr_err("cannot read %s: %s", weir_ctx_config(cli->ctx)->state_dir, strerror(-r));
 		return 1;
 	}
-	for (size_t i = 0; i < json_object_array_length(all); i++)
-		json_object_array_add(out, weir_record_summary(json_object_array_get_idx(all, i)));
+	if (ids) {
+		/* every id and name, one a line: what shell completion offers for ID|NAME */
+		for (size_t i = 0; i < views.n; i++) {
+			printf("%s\n", views.v[i].id);
+			if (views.v[i].name)
+				printf("%s\n", views.v[i].name);
+		}
+		return 0;
+	}
 	if (cli->json) {
+		_cleanup_json_ struct json_object *out = json_object_new_array();
+
+		for (size_t i = 0; i < views.n; i++)
+			json_object_array_add(out, weir_view_summary_json(&views.v[i]));
 		cli_print_json(out);
 		return 0;
 	}
-	printf("%-16s %-20s %8s %-8s %-8s %s\n", "ID", "NAME", "ENDPOINT", "STATE", "MODE",
+	printf("%-16s %-20s %8s %-9s %-8s %s\n", "ID", "NAME", "ENDPOINT", "STATE", "MODE",
 	       "CGROUP");
-	for (size_t i = 0; i < json_object_array_length(out); i++) {
-		struct json_object *o = json_object_array_get_idx(out, i);
+	for (size_t i = 0; i < views.n; i++) {
+		const struct weir_ep_view *v = &views.v[i];
 
-		printf("%-16.16s %-20.20s %8" PRIu64 " %-8s %-8s %s\n",
-		       weir_json_str(o, "id") ?: "-", weir_json_str(o, "name") ?: "-",
-		       weir_json_u64(o, "endpoint"), weir_json_str(o, "state") ?: "-",
-		       weir_json_str(o, "mode") ?: "-", weir_json_str(o, "cgroup") ?: "-");
+		printf("%-16.16s %-20.20s %8" PRIu32 " %-9s %-8s %s\n", v->id, v->name ?: "-",
+		       v->endpoint, weir_view_state_name(v->state),
+		       v->state == WEIR_VIEW_UNKNOWN ? "-" : v->audit ? "audit" : "enforce",
+		       v->cgroup ?: v->error ?: "-");
 	}
 	return 0;
 }
 
 /* ---- stats --------------------------------------------------------------------------- */
 
-static void print_hist_text(const char *what, struct json_object *h)
+static void print_hist_text(const char *what, const struct weir_hist *h)
 {
-	uint64_t n = weir_json_u64(h, "count");
+	uint64_t n = weir_hist_count(h);
 
 	if (!n) {
 		printf("  %-17s no samples\n", what);
 		return;
 	}
-	printf("  %-17s p50 <= %" PRIu64 " us, p99 <= %" PRIu64 " us, mean %" PRIu64 " us, %" PRIu64
-	       " samples\n",
-	       what, weir_json_u64(h, "p50_us"), weir_json_u64(h, "p99_us"),
-	       weir_json_u64(h, "sum_us") / n, n);
+	printf("  %-17s p50 %.0f us, p99 %.0f us, mean %" PRIu64 " us, %" PRIu64 " samples\n", what,
+	       weir_hist_quantile(h, 0.5), weir_hist_quantile(h, 0.99), (uint64_t)h->sum / n, n);
 }
 
-static void print_tcp_text(struct json_object *s)
+static void print_tcp_text(const struct weir_ep_stats *s)
 {
-	struct json_object *t, *h, *drops;
-
-	if (json_object_object_get_ex(s, "tcp", &t)) {
-		printf("  tcp: %" PRIu64 " opened (%" PRIu64 " active, %" PRIu64
-		       " passive), %" PRIu64 " failed connects, resets %" PRIu64 " sent %" PRIu64
-		       " received, %" PRIu64 " retransmits\n",
-		       weir_json_u64(t, "active_opens") + weir_json_u64(t, "passive_opens"),
-		       weir_json_u64(t, "active_opens"), weir_json_u64(t, "passive_opens"),
-		       weir_json_u64(t, "failed_connects"), weir_json_u64(t, "resets_sent"),
-		       weir_json_u64(t, "resets_received"), weir_json_u64(t, "retransmits"));
-		if (json_object_object_get_ex(t, "connect_latency_us", &h))
-			print_hist_text("connect latency", h);
-		if (json_object_object_get_ex(t, "srtt_us", &h))
-			print_hist_text("smoothed RTT", h);
+	if (s->has_tcp) {
+		printf("  tcp:");
+		for (size_t i = 0; i < weir_tcp_ndesc; i++)
+			printf(" %s=%" PRIu64, weir_tcp_desc[i].key,
+			       (uint64_t)weir_counter_at(s, &weir_tcp_desc[i]));
+		printf("\n");
+		print_hist_text("connect latency", &s->tcp.connect_latency);
+		print_hist_text("smoothed RTT", &s->tcp.srtt);
 	}
-	if (json_object_object_get_ex(s, "kernel_drops", &drops) &&
-	    json_object_object_length(drops)) {
+	if (s->ndrops) {
 		printf("  kernel drops:");
-		json_object_object_foreach (drops, reason, v) {
-			printf(" %s=%" PRIu64, reason, (uint64_t)json_object_get_uint64(v));
+		for (size_t i = 0; i < s->ndrops; i++) {
+			char buf[32];
+
+			printf(" %s=%" PRIu64,
+			       weir_drop_reason_name(s->drops[i].reason, buf, sizeof(buf)),
+			       (uint64_t)s->drops[i].count);
 		}
 		printf("\n");
 	}
 }
 
-static void print_stats_text(struct json_object *s)
+/* The guards as carried out, and the counts that are not zero: "escape killed=1 ...". */
+static void print_guards_text(const struct weir_ep_view *v)
 {
-	static const char *const dirs[] = {"egress", "ingress"};
-	static const char *const rows[] = {"tcp",	  "udp", "icmp", "other", "policy_dropped",
-					   "audit_denied"};
+	bool any = false;
 
-	printf("%s", weir_json_str(s, "id") ?: "?");
-	if (weir_json_str(s, "name"))
-		printf(" (%s)", weir_json_str(s, "name"));
-	printf("  endpoint %" PRIu64 "  %s  %s\n", weir_json_u64(s, "endpoint"),
-	       weir_json_str(s, "state") ?: "?", weir_json_str(s, "mode") ?: "?");
-	printf("  %-8s %-15s %14s %16s\n", "DIR", "WHAT", "PACKETS", "BYTES");
-	for (size_t d = 0; d < 2; d++) {
-		struct json_object *dj, *v;
-
-		if (!json_object_object_get_ex(s, dirs[d], &dj))
-			continue;
-		for (size_t i = 0; i < WEIR_ARRAY_SIZE(rows); i++) {
-			if (!json_object_object_get_ex(dj, rows[i], &v))
+	if (v->security)
+		printf("  security: %s\n", v->security);
+	for (int i = 0; v->s.has_guards && i < WEIR_GUARDS; i++)
+		for (int a = 0; a < WEIR_GACTIONS; a++) {
+			if (!v->s.guards.n[i][a])
 				continue;
-			printf("  %-8s %-15s %14" PRIu64 " %16" PRIu64 "\n", dirs[d], rows[i],
-			       weir_json_u64(v, "packets"), weir_json_u64(v, "bytes"));
+			printf("%s %s %s=%" PRIu64,
+			       any ? "" : "  guard events:", weir_guard_names[i],
+			       weir_gaction_names[a], (uint64_t)v->s.guards.n[i][a]);
+			any = true;
 		}
-		printf("  %-8s %-15s %14" PRIu64 "\n", dirs[d], "denied_connects",
-		       weir_json_u64(dj, "denied_connects"));
-		if (weir_json_u64(dj, "audit_denied_connects"))
-			printf("  %-8s %-15s %14" PRIu64 "\n", dirs[d], "audit_connects",
-			       weir_json_u64(dj, "audit_denied_connects"));
+	if (v->s.guards.quarantine_drops)
+		printf("%s quarantine_drops=%" PRIu64,
+		       any ? "" : "  guard events:", (uint64_t)v->s.guards.quarantine_drops);
+	if (any || v->s.guards.quarantine_drops)
+		printf("\n");
+}
+
+static void print_stats_text(const struct weir_ep_view *v)
+{
+	printf("%s", v->id);
+	if (v->name)
+		printf(" (%s)", v->name);
+	printf("  endpoint %" PRIu32 "  %s  %s\n", v->endpoint, weir_view_state_name(v->state),
+	       v->audit ? "audit" : "enforce");
+	if (v->error)
+		printf("  %s\n", v->error);
+	if (!v->counters_available) {
+		printf("  no counters\n");
+		return;
 	}
-	print_tcp_text(s);
+	printf("  %-8s %-22s %14s %16s\n", "DIR", "WHAT", "PACKETS", "BYTES");
+	for (int d = 0; d < WEIR_DIRS; d++) {
+		const struct weir_dir_counters *dc = &v->s.c.dir[d];
+
+		for (int p = 0; p < WEIR_PCLASSES; p++)
+			printf("  %-8s %-22s %14" PRIu64 " %16" PRIu64 "\n", weir_dir_names[d],
+			       weir_pclass_names[p], (uint64_t)dc->proto[p].packets,
+			       (uint64_t)dc->proto[p].bytes);
+		/* a row with packets is followed by its bytes row: print them as one line */
+		for (size_t i = 0; i < weir_dir_counters_ndesc; i++) {
+			const struct weir_counter_desc *row = &weir_dir_counters_desc[i];
+
+			if (row->sub && !strcmp(row->sub, "packets") &&
+			    i + 1 < weir_dir_counters_ndesc) {
+				printf("  %-8s %-22s %14" PRIu64 " %16" PRIu64 "\n",
+				       weir_dir_names[d], row->key,
+				       (uint64_t)weir_counter_at(dc, row),
+				       (uint64_t)weir_counter_at(dc, row + 1));
+				i++;
+			} else if (!row->sub) {
+				printf("  %-8s %-22s %14" PRIu64 "\n", weir_dir_names[d], row->key,
+				       (uint64_t)weir_counter_at(dc, row));
+			}
+		}
+	}
+	print_tcp_text(&v->s);
+	print_guards_text(v);
+}
+
+/* Does a view match what the user typed: an id prefix or a name? */
+static bool view_matches(const struct weir_ep_view *v, const char *want)
+{
+	return !strncmp(v->id, want, strlen(want)) || (v->name && !strcmp(v->name, want));
+}
+
+struct find {
+	const char *want;
+	bool running_only;
+	struct json_object *found;
+	size_t matches;
+	bool exact;
+};
+
+static int find_one(struct weir_ctx *ctx, const char *id, const struct weir_record *rec,
+		    const struct weir_error *why, void *arg)
+{
+	struct find *f = arg;
+
+	if (!rec || f->exact || (f->running_only && rec->state != WEIR_STATE_RUNNING))
+		return 0;
+	if (strncmp(id, f->want, strlen(f->want)) && (!rec->name || strcmp(rec->name, f->want)))
+		return 0;
+	f->exact = !strcmp(id, f->want); /* an exact id wins over prefixes and names */
+	f->matches = f->exact ? 1 : f->matches + 1;
+	json_object_put(f->found);
+	f->found = json_object_get(rec->json);
+	return 0;
+}
+
+/*
+ * The one record ID|NAME names: an exact id, else a unique id prefix or a name (with
+ * running_only, among running endpoints alone: a name outlives its stopped containers).
+ * Returns 0, or prints why not and returns -ENOENT or -EINVAL.
+ */
+int cli_find_record(struct cli *cli, const char *cmd, const char *want, bool running_only,
+		    struct json_object **out)
+{
+	struct find f = {.want = want, .running_only = running_only};
+	int r = weir_records_foreach(cli->ctx, find_one, &f);
+
+	if (r) {
+		pr_err("cannot read %s: %s", weir_ctx_config(cli->ctx)->state_dir, strerror(-r));
+		json_object_put(f.found);
+		return r;
+	}
+	if (!f.matches) {
+		pr_err("%s: no %sendpoint matches \"%s\"", cmd, running_only ? "running " : "",
+		       want);
+		return -ENOENT;
+	}
+	if (f.matches > 1) {
+		json_object_put(f.found);
+		pr_err("%s: \"%s\" matches %zu endpoints: give more of the id", cmd, want,
+		       f.matches);
+		return -EINVAL;
+	}
+	*out = f.found;
+	return 0;
 }
 
 int cmd_stats(struct cli *cli, int argc, char **argv)
 {
-	_cleanup_json_ struct json_object *all = json_object_new_array();
-	_cleanup_json_ struct json_object *out = json_object_new_array();
-	struct weir_drops drops __attribute__((cleanup(weir_drops_free))) = {};
+	struct weir_ep_views views __attribute__((cleanup(weir_views_free))) = {};
+	const struct weir_ep_view *one = NULL;
 	const char *want = NULL;
 	size_t matches = 0;
-	int r = local_opts(cli, argc, argv, "weir stats [--json] [ID]");
+	int r = local_opts(cli, argc, argv, "weir stats [--json] [ID]", NULL);
 
 	if (r)
 		return r > 0 ? 0 : 2;
@@ -165,29 +272,21 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 		pr_err("stats: unexpected argument \"%s\"", argv[optind]);
 		return 2;
 	}
-	r = weir_records_all(cli->ctx, all);
+	r = weir_views_collect(cli->ctx, true, &views);
 	if (r) {
-		pr_err("cannot read %s: %s", cli->ctx->containers_dir, strerror(-r));
+		pr_err("cannot read %s: %s", weir_ctx_config(cli->ctx)->state_dir, strerror(-r));
 		return 1;
 	}
-	weir_stats_drops(cli->ctx, &drops);
-	for (size_t i = 0; i < json_object_array_length(all); i++) {
-		struct json_object *rec = json_object_array_get_idx(all, i);
-		const char *id = weir_json_str(rec, "id") ?: "";
-		const char *name = weir_json_str(rec, "name");
-
-		if (want && strncmp(id, want, strlen(want)) && (!name || strcmp(name, want)))
-			continue;
-		/* an exact id match wins over prefixes */
-		if (want && !strcmp(id, want)) {
-			json_object_put(out);
-			out = json_object_new_array();
-			json_object_array_add(out, weir_stats_of(cli->ctx, rec, &drops));
+	for (size_t i = 0; want && i < views.n; i++) {
+		if (!strcmp(views.v[i].id, want)) { /* an exact id match wins over prefixes */
+			one = &views.v[i];
 			matches = 1;
 			break;
 		}
-		json_object_array_add(out, weir_stats_of(cli->ctx, rec, &drops));
-		matches++;
+		if (view_matches(&views.v[i], want)) {
+			one = &views.v[i];
+			matches++;
+		}
 	}
 	if (want && matches == 0) {
 		pr_err("stats: no endpoint matches \"%s\"", want);
@@ -198,120 +297,21 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
 		return 1;
 	}
 	if (cli->json) {
-		cli_print_json(want ? json_object_array_get_idx(out, 0) : out);
+		_cleanup_json_ struct json_object *out = NULL;
+
+		if (one) {
+			out = weir_view_to_json(one);
+		} else {
+			out = json_object_new_array();
+			for (size_t i = 0; i < views.n; i++)
+				json_object_array_add(out, weir_view_to_json(&views.v[i]));
+		}
+		cli_print_json(out);
 		return 0;
 	}
-	for (size_t i = 0; i < json_object_array_length(out); i++)
-		print_stats_text(json_object_array_get_idx(out, i));
-	return 0;
-}
-
-/* ---- policy check -------------------------------------------------------------------- */
-
-int cmd_policy(struct cli *cli, int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{"annotation", required_argument, NULL, 'a'},
-		{"container", required_argument, NULL, 'n'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{},
-	};
-	static const char usage_line[] =
-		"weir policy check [--container NAME] -a KEY=VALUE [-a KEY=VALUE ...]";
-	_cleanup_free_ struct weir_kv *kv = NULL;
-	_cleanup_free_ struct weir_kv *res = NULL;
-	const char *ctr_name = NULL;
-	struct weir_error err = {};
-	struct weir_compiled comp;
-	struct weir_spec spec;
-	size_t n = 0, nres = 0;
-	int opt, r;
-
-	if (argc < 2 || strcmp(argv[1], "check")) {
-		fprintf(stderr, "usage: %s\n", usage_line);
-		return 2;
-	}
-	argc--;
-	argv++;
-	optind = 0; /* 0: glibc re-initialises for a new argv */
-	while ((opt = getopt_long(argc, argv, "a:n:jh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'a': {
-			char *eq = strchr(optarg, '=');
-			struct weir_kv *nkv;
-
-			if (!eq || eq == optarg) {
-				pr_err("-a \"%s\": expected KEY=VALUE", optarg);
-				return 2;
-			}
-			*eq = '\0';
-			nkv = realloc(kv, (n + 1) * sizeof(*kv));
-			if (!nkv)
-				return 1;
-			kv = nkv;
-			kv[n].key = optarg;
-			kv[n].value = eq + 1;
-			n++;
-			break;
-		}
-		case 'n':
-			ctr_name = optarg;
-			break;
-		case 'j':
-			cli->json = true;
-			break;
-		case 'h':
-			printf("usage: %s\n", usage_line);
-			return 0;
-		default:
-			fprintf(stderr, "usage: %s\n", usage_line);
-			return 2;
-		}
-	}
-	if (optind < argc || !n) {
-		fprintf(stderr, "usage: %s\n", usage_line);
-		return 2;
-	}
-	r = weir_annotations_resolve(NULL, 0, kv, n, ctr_name, &res, &nres, &err);
-	if (!r)
-		r = weir_spec_parse(&cli->ctx->cfg, res, nres, &spec, &err);
-	if (r) {
-		pr_err("%s", err.msg);
-		return 1;
-	}
-	r = weir_policy_compile(&spec.policy, &comp, &err);
-	if (r) {
-		weir_spec_free(&spec);
-		pr_err("%s", err.msg);
-		return 1;
-	}
-	if (cli->json) {
-		_cleanup_json_ struct json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "valid", json_object_new_boolean(true));
-		json_object_object_add(o, "weir_annotations", json_object_new_boolean(spec.any));
-		json_object_object_add(o, "mode",
-				       json_object_new_string(spec.audit ? "audit" : "enforce"));
-		json_object_object_add(o, "egress_rules",
-				       json_object_new_uint64(spec.policy.dir[WEIR_EGRESS].nrules));
-		json_object_object_add(
-			o, "ingress_rules",
-			json_object_new_uint64(spec.policy.dir[WEIR_INGRESS].nrules));
-		json_object_object_add(o, "map_entries", json_object_new_uint64(comp.n));
-		cli_print_json(o);
-	} else if (!spec.any) {
-		printf("ok: no weir annotations (weir leaves this container alone)\n");
-	} else {
-		printf("ok: %s, egress %s (%zu rules), ingress %s (%zu rules), %zu map entries\n",
-		       spec.audit ? "audit" : "enforce",
-		       spec.policy.dir[WEIR_EGRESS].present ? "default-deny" : "open",
-		       spec.policy.dir[WEIR_EGRESS].nrules,
-		       spec.policy.dir[WEIR_INGRESS].present ? "default-deny" : "open",
-		       spec.policy.dir[WEIR_INGRESS].nrules, comp.n);
-	}
-	weir_compiled_free(&comp);
-	weir_spec_free(&spec);
+	for (size_t i = 0; i < views.n; i++)
+		if (!one || one == &views.v[i])
+			print_stats_text(&views.v[i]);
 	return 0;
 }
 
@@ -321,7 +321,7 @@ int cmd_gc(struct cli *cli, int argc, char **argv)
 {
 	struct weir_gc_report rep;
 	struct weir_error err = {};
-	int r = local_opts(cli, argc, argv, "weir gc [--json]");
+	int r = local_opts(cli, argc, argv, "weir gc [--json]", NULL);
 
 	if (r)
 		return r > 0 ? 0 : 2;
@@ -334,16 +334,23 @@ int cmd_gc(struct cli *cli, int argc, char **argv)
 		_cleanup_json_ struct json_object *o = json_object_new_object();
 
 		json_object_object_add(o, "detached", json_object_new_uint64(rep.detached));
+		json_object_object_add(o, "repaired", json_object_new_uint64(rep.repaired));
 		json_object_object_add(o, "expired", json_object_new_uint64(rep.expired));
 		json_object_object_add(o, "orphans", json_object_new_uint64(rep.orphans));
 		json_object_object_add(o, "stale_entries",
 				       json_object_new_uint64(rep.stale_entries));
+		json_object_object_add(o, "unknown", json_object_new_uint64(rep.unknown));
 		cli_print_json(o);
 	} else {
-		printf("gc: %u endpoints of vanished containers detached, %u expired records "
-		       "removed, %u orphans cleaned, %u stale map entries deleted\n",
-		       rep.detached, rep.expired, rep.orphans, rep.stale_entries);
+		printf("gc: %u endpoints of vanished containers detached, %u interrupted attaches "
+		       "or detaches undone, %u expired records removed, %u orphans cleaned, %u "
+		       "stale map entries deleted, %u unreadable records left alone\n",
+		       rep.detached, rep.repaired, rep.expired, rep.orphans, rep.stale_entries,
+		       rep.unknown);
 	}
+	/* an unreadable record is an operator's problem to look at: say so in the exit status */
+	if (rep.unknown)
+		return 1;
 	return 0;
 }
 
@@ -352,7 +359,7 @@ int cmd_gc(struct cli *cli, int argc, char **argv)
 int cmd_unload(struct cli *cli, int argc, char **argv)
 {
 	struct weir_error err = {};
-	int r = local_opts(cli, argc, argv, "weir unload");
+	int r = local_opts(cli, argc, argv, "weir unload", NULL);
 
 	if (r)
 		return r > 0 ? 0 : 2;
@@ -360,16 +367,11 @@ int cmd_unload(struct cli *cli, int argc, char **argv)
 		pr_err("unload: unexpected argument \"%s\"", argv[optind]);
 		return 2;
 	}
-	/* the context holds pinned fds open: let them go before the pins do */
-	if (cli->ctx->dp_open) {
-		weir_datapath_close(&cli->ctx->dp);
-		cli->ctx->dp_open = false;
-	}
-	r = weir_datapath_unload(&cli->ctx->cfg, &err);
+	r = weir_node_unload(cli->ctx, &err);
 	if (r) {
 		pr_err("unload: %s", err.msg);
 		return 1;
 	}
-	printf("weir datapath unloaded from %s\n", cli->ctx->paths.root);
+	printf("weir datapath unloaded from %s/weir\n", weir_ctx_config(cli->ctx)->bpffs);
 	return 0;
 }

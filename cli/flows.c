@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-/* weir flows: TCP connections that ended and flows denied by policy, like `hubble observe`. */
+/*
+ * weir flows: TCP connections that ended and flows denied by policy, like `hubble observe`.
+ * weir events: what the security guards refused, killed, quarantined or reported.
+ */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -34,7 +37,9 @@ static int print_event(struct json_object *ev, void *arg)
 	return 0;
 }
 
-int cmd_flows(struct cli *cli, int argc, char **argv)
+/* The recent events of one kind, or the live ones of it with --follow. */
+static int list_or_follow(struct cli *cli, int argc, char **argv, const char *usage_line,
+			  unsigned int kind)
 {
 	static const struct option opts[] = {
 		{"follow", no_argument, NULL, 'f'},
@@ -42,7 +47,6 @@ int cmd_flows(struct cli *cli, int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{},
 	};
-	static const char usage_line[] = "weir flows [--follow] [--json] [ID|NAME]";
 	struct sigaction sa = {.sa_handler = on_signal};
 	struct weir_error err = {};
 	const char *id = NULL;
@@ -73,15 +77,30 @@ int cmd_flows(struct cli *cli, int argc, char **argv)
 		return 2;
 	}
 	if (!follow) {
-		r = weir_events_recent(cli->ctx, id, print_event, &cli->json, &err);
+		r = kind == WEIR_EVENTS_FLOWS
+			    ? weir_events_recent(cli->ctx, id, print_event, &cli->json, &err)
+			    : weir_guard_events_recent(cli->ctx, id, print_event, &cli->json, &err);
 	} else {
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
-		r = weir_events_follow(cli->ctx, id, print_event, &cli->json, &stop, &err);
+		r = weir_events_follow_kinds(cli->ctx, kind, id, print_event, &cli->json, &stop,
+					     &err);
 	}
 	if (r) {
-		pr_err("flows: %s", err.msg);
+		pr_err("%s: %s", argv[0], err.msg);
 		return 1;
 	}
 	return 0;
+}
+
+int cmd_flows(struct cli *cli, int argc, char **argv)
+{
+	return list_or_follow(cli, argc, argv, "weir flows [--follow] [--json] [ID|NAME]",
+			      WEIR_EVENTS_FLOWS);
+}
+
+int cmd_events(struct cli *cli, int argc, char **argv)
+{
+	return list_or_follow(cli, argc, argv, "weir events [--follow] [--json] [ID|NAME]",
+			      WEIR_EVENTS_GUARDS);
 }

@@ -15,17 +15,23 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: weir [--config FILE] [--json] [--log-level LEVEL] COMMAND [ARGS]\n"
+		"       weir --version\n"
 		"\n"
 		"commands:\n"
 		"  status                 datapath state and what this kernel supports\n"
-		"  list                   endpoints (containers weir enforces or enforced)\n"
+		"  list [--ids]           endpoints (containers weir enforces or enforced);\n"
+		"                         --ids: only their ids and names, one a line\n"
 		"  stats [ID]             packets, bytes and drops of one or every endpoint\n"
-		"  policy check -a K=V... validate annotations as the hook would, offline\n"
+		"  policy check -a K=V... validate annotations as the hook would, offline, and\n"
+		"                         print the effective policy (or: policy check ID)\n"
+		"  policy trace ID --to|--from PEER [tcp|udp|icmp][/PORT]\n"
+		"                         why the kernel allows or denies that traffic\n"
 		"  gc                     remove what vanished containers left behind\n"
 		"  metrics                Prometheus metrics (--listen ADDR: serve over HTTP)\n"
 		"  top                    live per-container rates, drops, retransmits, RTT\n"
 		"  flows [--follow] [ID]  ended TCP connections and denied flows "
 		"(monitor.weir.io=flows)\n"
+		"  events [--follow] [ID] security guard events (security.weir.io)\n"
 		"  unload                 remove the node datapath (no endpoint may be attached)\n"
 		"\n"
 		"--json prints machine-readable output. ID may be a unique prefix.\n");
@@ -45,6 +51,7 @@ int main(int argc, char **argv)
 		{"json", no_argument, NULL, 'j'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'}, /* version, BPF build id, datapath ABI */
 		{},
 	};
 	static const struct {
@@ -56,7 +63,7 @@ int main(int argc, char **argv)
 		{"stats", cmd_stats, true},   {"policy", cmd_policy, true},
 		{"gc", cmd_gc, true},	      {"metrics", cmd_metrics, true},
 		{"top", cmd_top, true},	      {"flows", cmd_flows, true},
-		{"unload", cmd_unload, true},
+		{"events", cmd_events, true}, {"unload", cmd_unload, true},
 	};
 	enum weir_log_level level = WEIR_LOG_WARN;
 	struct cli cli = {};
@@ -65,7 +72,7 @@ int main(int argc, char **argv)
 
 	weir_log_init("weir", level, WEIR_LOG_TEXT);
 	/* "+": options after the command belong to the command */
-	while ((opt = getopt_long(argc, argv, "+c:jl:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+c:jl:hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			cli.config = optarg;
@@ -79,6 +86,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			weir_version_print("weir");
 			return 0;
 		default:
 			usage(stderr);
@@ -97,6 +107,8 @@ int main(int argc, char **argv)
 			pr_err("%s", err.msg);
 			return 1;
 		}
+		pr_debug("%s: node configuration %s", cmds[i].name,
+			 cli.config ? cli.config : "from the default path");
 		optind++;
 		r = cmds[i].fn(&cli, argc - optind + 1, argv + optind - 1);
 		weir_ctx_close(cli.ctx);

@@ -12,11 +12,19 @@
 #include <json-c/json.h>
 
 #include "cli.h"
-#include "ctx.h"
+#include "config.h"
+#include "stats.h"
 #include "events.h"
 #include "log.h"
 #include "util.h"
 
+/*
+ * The program types weir's datapath is made of (bpf/), and nothing it does not use. Not
+ * tracing: libbpf probes that type with an fentry program, which weir does not use (this
+ * kernel may refuse fentry and load tp_btf); whether tp_btf/kfree_skb loaded shows in the
+ * program list and the "kernel drop reasons" line. An lsm type the kernel loads is not yet
+ * BPF-LSM that runs: the guards section says whether it does.
+ */
 static const struct {
 	enum bpf_prog_type type;
 	const char *name;
@@ -24,40 +32,20 @@ static const struct {
 } probes[] = {
 	{BPF_PROG_TYPE_CGROUP_SKB, "cgroup_skb", "packet policy and counters"},
 	{BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "cgroup_sock_addr", "connect/sendmsg policy"},
-	{BPF_PROG_TYPE_CGROUP_SOCK, "cgroup_sock", "socket guards"},
+	{BPF_PROG_TYPE_SOCK_OPS, "sock_ops", "TCP health and flows"},
+	{BPF_PROG_TYPE_CGROUP_SOCK, "cgroup_sock", "raw-sockets guard (IPv4/IPv6)"},
 	{BPF_PROG_TYPE_CGROUP_SYSCTL, "cgroup_sysctl", "sysctl guard"},
-	{BPF_PROG_TYPE_SOCK_OPS, "sock_ops", "TCP health"},
-	{BPF_PROG_TYPE_SCHED_CLS, "sched_cls", "veth programs (tcx)"},
-	{BPF_PROG_TYPE_TRACING, "tracing", "fentry/tp_btf"},
-	{BPF_PROG_TYPE_LSM, "lsm", "BPF-LSM escape guards"},
+	{BPF_PROG_TYPE_RAW_TRACEPOINT, "raw_tracepoint", "escape detection, guard arming"},
+	{BPF_PROG_TYPE_LSM, "lsm", "BPF-LSM prevention (escape enforce, paths)"},
 };
-
-static int count_running(struct weir_ctx *ctx, const char *id, struct json_object *rec, void *arg)
-{
-	size_t *n = arg;
-
-	if (!strcmp(weir_json_str(rec, "state") ?: "", "running"))
-		n[0]++;
-	else
-		n[1]++;
-	return 0;
-}
-
-static bool prog_pinned(struct cli *cli, int i)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/%s", cli->ctx->paths.progs, weir_progs[i].name);
-	return access(path, F_OK) == 0;
-}
 
 int cmd_status(struct cli *cli, int argc, char **argv)
 {
 	_cleanup_json_ struct json_object *o = json_object_new_object();
 	struct json_object *kern = json_object_new_object();
 	struct json_object *progs = json_object_new_array();
-	struct weir_error err = {};
-	size_t counts[2] = {0, 0};
+	struct weir_datapath_status dp;
+	struct weir_node_view node;
 	bool loaded;
 
 	for (int i = 1; i < argc; i++) {
@@ -68,18 +56,18 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 			return 2;
 		}
 	}
-	loaded = !weir_ctx_datapath(cli->ctx, false, &err);
+	weir_datapath_status(cli->ctx, &dp);
+	loaded = dp.loaded;
 	json_object_object_add(o, "datapath_loaded", json_object_new_boolean(loaded));
-	json_object_object_add(o, "pin_root", json_object_new_string(cli->ctx->paths.root));
+	json_object_object_add(o, "pin_root", json_object_new_string(dp.pin_root));
 	if (!loaded)
-		json_object_object_add(o, "datapath_reason", json_object_new_string(err.msg));
-	for (int i = 0; i < WEIR_PROG_COUNT; i++) {
+		json_object_object_add(o, "datapath_reason", json_object_new_string(dp.reason));
+	for (size_t i = 0; i < dp.nprogs; i++) {
 		struct json_object *p = json_object_new_object();
 
-		json_object_object_add(p, "name", json_object_new_string(weir_progs[i].name));
-		json_object_object_add(p, "hook", json_object_new_string(weir_progs[i].hook));
-		json_object_object_add(
-			p, "pinned", json_object_new_boolean(loaded && cli->ctx->dp.prog[i] >= 0));
+		json_object_object_add(p, "name", json_object_new_string(dp.progs[i].name));
+		json_object_object_add(p, "hook", json_object_new_string(dp.progs[i].hook));
+		json_object_object_add(p, "pinned", json_object_new_boolean(dp.progs[i].pinned));
 		json_object_array_add(progs, p);
 	}
 	json_object_object_add(o, "programs", progs);
@@ -95,48 +83,50 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		json_object_object_add(kern, probes[i].name, p);
 	}
 	json_object_object_add(o, "program_types", kern);
-	weir_records_foreach(cli->ctx, count_running, counts);
-	json_object_object_add(o, "endpoints_running", json_object_new_uint64(counts[0]));
-	json_object_object_add(o, "endpoints_stopped", json_object_new_uint64(counts[1]));
-	{
-		struct json_object *node = NULL, *v;
-
-		weir_node_stats(cli->ctx, &node);
-		if (node && json_object_object_get_ex(node, "events_sent", &v))
-			json_object_object_add(o, "events_sent", json_object_get(v));
-		if (node && json_object_object_get_ex(node, "events_lost", &v))
-			json_object_object_add(o, "events_lost", json_object_get(v));
-		if (node && json_object_object_get_ex(node, "kernel_drop_reasons", &v))
-			json_object_object_add(o, "kernel_drop_reasons", json_object_get(v));
-		json_object_put(node);
+	weir_node_view_read(cli->ctx, &node);
+	json_object_object_add(o, "endpoints_running",
+			       json_object_new_uint64(node.endpoints_running));
+	json_object_object_add(o, "endpoints_stopped",
+			       json_object_new_uint64(node.endpoints_stopped));
+	if (node.events_known) {
+		json_object_object_add(o, "events_sent", json_object_new_uint64(node.events_sent));
+		json_object_object_add(o, "events_lost", json_object_new_uint64(node.events_lost));
 	}
+	if (node.guard_events_known) {
+		json_object_object_add(o, "guard_events_sent",
+				       json_object_new_uint64(node.guard_events_sent));
+		json_object_object_add(o, "guard_events_lost",
+				       json_object_new_uint64(node.guard_events_lost));
+	}
+	if (loaded)
+		json_object_object_add(o, "kernel_drop_reasons",
+				       json_object_new_boolean(node.drop_reasons));
 
 	if (cli->json) {
+		status_guards(cli, loaded, o);
 		cli_print_json(o);
 		return 0;
 	}
-	printf("datapath:  %s (%s)\n", loaded ? "loaded" : "not loaded", cli->ctx->paths.root);
+	printf("datapath:  %s (%s)\n", loaded ? "loaded" : "not loaded", dp.pin_root);
 	if (!loaded)
-		printf("           %s\n", err.msg);
-	for (int i = 0; i < WEIR_PROG_COUNT; i++)
-		printf("  %-16s %-20s %s\n", weir_progs[i].name, weir_progs[i].hook,
-		       !loaded		     ? "-"
-		       : prog_pinned(cli, i) ? "pinned"
-					     : "not loaded (refused by this kernel)");
-	printf("endpoints: %zu running, %zu stopped (records kept %llu s)\n", counts[0], counts[1],
-	       (unsigned long long)cli->ctx->cfg.stopped_retention_s);
+		printf("           %s\n", dp.reason);
+	for (size_t i = 0; i < dp.nprogs; i++)
+		printf("  %-16s %-20s %s\n", dp.progs[i].name, dp.progs[i].hook,
+		       !loaded		    ? "-"
+		       : dp.progs[i].pinned ? "pinned"
+					    : "not loaded (refused by this kernel)");
+	printf("endpoints: %llu running, %llu stopped (records kept %llu s)\n",
+	       (unsigned long long)node.endpoints_running,
+	       (unsigned long long)node.endpoints_stopped,
+	       (unsigned long long)weir_ctx_config(cli->ctx)->stopped_retention_s);
 	if (loaded) {
-		struct json_object *v;
-
 		printf("events:    %llu delivered, %llu lost (ring buffer full or no reader)\n",
-		       (unsigned long long)weir_json_u64(o, "events_sent"),
-		       (unsigned long long)weir_json_u64(o, "events_lost"));
-		json_object_object_get_ex(o, "kernel_drop_reasons", &v);
+		       (unsigned long long)node.events_sent, (unsigned long long)node.events_lost);
 		printf("kernel drop reasons: %s\n",
-		       json_object_get_boolean(v)
-			       ? "counted (tp_btf/kfree_skb)"
-			       : "unavailable (no kernel BTF or tp_btf refused)");
+		       node.drop_reasons ? "counted (tp_btf/kfree_skb)"
+					 : "unavailable (no kernel BTF or tp_btf refused)");
 	}
+	status_guards(cli, loaded, o);
 	printf("kernel program types:\n");
 	json_object_object_foreach (kern, name, p) {
 		struct json_object *s;

@@ -3,9 +3,10 @@
  * weir top: a live view of every running endpoint, refreshed every --interval seconds.
  *
  * Rates are deltas between two readings of the counters divided by the time between them;
- * DROPS (policy drops in both directions plus the kernel's own drops) and RETRANS are totals
+ * DROPS (policy drops in both directions plus the kernel's own drops), GUARD (security guard
+ * events, `weir events`) and RETRANS are totals
  * since the container started; P50/P99 RTT are read off the kernel's smoothed-RTT histogram
- * (linear interpolation inside a log2 bucket, as histogram_quantile does).
+ * with weir_hist_quantile(), as `weir stats` reads them.
  *
  * Keys: s cycles the sort column, r reverses the order, q quits. --once prints one frame on
  * stdout without curses (two readings --interval apart, so rates are real).
@@ -24,10 +25,10 @@
 #include <unistd.h>
 
 #include <curses.h>
-#include <json-c/json.h>
 
 #include "cli.h"
-#include "ctx.h"
+#include "config.h"
+#include "stats.h"
 #include "log.h"
 #include "util.h"
 
@@ -39,7 +40,11 @@ enum col {
 	COL_RXB,
 	COL_TXP,
 	COL_RXP,
+	COL_TXLIM,
+	COL_RXLIM,
 	COL_DROPS,
+	COL_SHAPED,
+	COL_GUARD,
 	COL_RETRANS,
 	COL_P50,
 	COL_P99,
@@ -59,7 +64,11 @@ static const struct {
 	[COL_RXB] = {"RX B/s", "rx-bytes", 9, false},
 	[COL_TXP] = {"TX pk/s", "tx-packets", 9, false},
 	[COL_RXP] = {"RX pk/s", "rx-packets", 9, false},
+	[COL_TXLIM] = {"TX LIM", "tx-limit", 9, false},
+	[COL_RXLIM] = {"RX LIM", "rx-limit", 9, false},
 	[COL_DROPS] = {"DROPS", "drops", 9, false},
+	[COL_SHAPED] = {"SHAPED", "shaped", 9, false},
+	[COL_GUARD] = {"GUARD", "guard", 9, false},
 	[COL_RETRANS] = {"RETRANS", "retrans", 9, false},
 	[COL_P50] = {"P50 RTT", "p50", 9, false},
 	[COL_P99] = {"P99 RTT", "p99", 9, false},
@@ -101,69 +110,57 @@ static void on_signal(int sig)
 
 /* ---- reading -------------------------------------------------------------------------- */
 
-static uint64_t u64_at(struct json_object *o, const char *a, const char *b, const char *c)
+static void copy_str(char *dst, size_t size, const char *s)
 {
-	struct json_object *v = o;
-	const char *path[] = {a, b, c};
-	int64_t i;
-
-	for (size_t k = 0; k < 3 && path[k]; k++)
-		if (!v || !json_object_object_get_ex(v, path[k], &v))
-			return 0;
-	if (!json_object_is_type(v, json_type_int))
-		return 0;
-	i = json_object_get_int64(v);
-	return i < 0 ? 0 : (uint64_t)i;
-}
-
-static bool json_has(struct json_object *o, const char *a, const char *b)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, a, &v))
-		return false;
-	return !b ||
-	       (json_object_is_type(v, json_type_object) && json_object_object_get_ex(v, b, NULL));
-}
-
-/* q-quantile in microseconds of a non-cumulative {buckets:[{le_us,count}]} histogram. */
-static bool hist_quantile(struct json_object *h, double q, double *out)
-{
-	struct json_object *b;
-	uint64_t total = 0, cum = 0, prev_le = 0;
-	size_t n;
-
-	if (!h || !json_object_object_get_ex(h, "buckets", &b) ||
-	    !json_object_is_type(b, json_type_array))
-		return false;
-	n = json_object_array_length(b);
-	for (size_t i = 0; i < n; i++)
-		total += u64_at(json_object_array_get_idx(b, i), "count", NULL, NULL);
-	if (!total)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *bi = json_object_array_get_idx(b, i);
-		uint64_t le = u64_at(bi, "le_us", NULL, NULL), c = u64_at(bi, "count", NULL, NULL);
-		double rank = q * (double)total;
-
-		if (c && (double)(cum + c) >= rank) {
-			double lo = i ? (double)prev_le : 0;
-
-			*out = lo + ((double)le - lo) * (rank - (double)cum) / (double)c;
-			return true;
-		}
-		cum += c;
-		prev_le = le;
-	}
-	*out = (double)prev_le;
-	return true;
-}
-
-static void copy_str(char *dst, size_t size, struct json_object *o, const char *key)
-{
-	const char *s = weir_json_str(o, key);
-
 	snprintf(dst, size, "%s", s && *s ? s : "-");
+}
+
+/* One running endpoint's row: totals now; rates come from the previous reading. */
+static void row_fill(struct row *rw, const struct weir_ep_view *ep)
+{
+	const struct weir_ep_stats *s = &ep->s;
+
+	copy_str(rw->id, sizeof(rw->id), ep->id);
+	/* runc has no names: its ids are the names people gave */
+	copy_str(rw->name, sizeof(rw->name), ep->name ?: ep->id);
+	if (ep->pod_name)
+		snprintf(rw->pod, sizeof(rw->pod), "%s/%s", ep->pod_namespace ?: "", ep->pod_name);
+	else
+		snprintf(rw->pod, sizeof(rw->pod), "-");
+	if (!ep->counters_available)
+		return;
+	for (int p = 0; p < WEIR_PCLASSES; p++) {
+		rw->t.tx_bytes += s->c.dir[WEIR_EGRESS].proto[p].bytes;
+		rw->t.tx_packets += s->c.dir[WEIR_EGRESS].proto[p].packets;
+		rw->t.rx_bytes += s->c.dir[WEIR_INGRESS].proto[p].bytes;
+		rw->t.rx_packets += s->c.dir[WEIR_INGRESS].proto[p].packets;
+	}
+	rw->v[COL_DROPS] = (double)(s->c.dir[WEIR_EGRESS].policy_dropped.packets +
+				    s->c.dir[WEIR_INGRESS].policy_dropped.packets);
+	for (size_t i = 0; i < s->ndrops; i++)
+		rw->v[COL_DROPS] += (double)s->drops[i].count;
+	rw->has[COL_DROPS] = true;
+	/* shaping: the limits in B/s like the rates beside them, and what the limiter dropped */
+	rw->v[COL_TXLIM] = (double)s->c.dir[WEIR_EGRESS].rate_limit / 8;
+	rw->has[COL_TXLIM] = s->c.dir[WEIR_EGRESS].rate_limit != 0;
+	rw->v[COL_RXLIM] = (double)s->c.dir[WEIR_INGRESS].rate_limit / 8;
+	rw->has[COL_RXLIM] = s->c.dir[WEIR_INGRESS].rate_limit != 0;
+	rw->v[COL_SHAPED] = (double)(s->c.dir[WEIR_EGRESS].shaped_dropped.packets +
+				     s->c.dir[WEIR_INGRESS].shaped_dropped.packets);
+	rw->has[COL_SHAPED] = true;
+	for (int i = 0; s->has_guards && i < WEIR_GUARDS; i++)
+		for (int a = 0; a < WEIR_GACTIONS; a++)
+			rw->v[COL_GUARD] += (double)s->guards.n[i][a];
+	rw->has[COL_GUARD] = s->has_guards;
+	if (s->has_tcp) {
+		rw->v[COL_RETRANS] = (double)s->tcp.retransmits;
+		rw->has[COL_RETRANS] = true;
+		if (weir_hist_count(&s->tcp.srtt)) {
+			rw->v[COL_P50] = weir_hist_quantile(&s->tcp.srtt, 0.5);
+			rw->v[COL_P99] = weir_hist_quantile(&s->tcp.srtt, 0.99);
+			rw->has[COL_P50] = rw->has[COL_P99] = true;
+		}
+	}
 }
 
 static int row_cmp_id(const void *a, const void *b)
@@ -180,74 +177,27 @@ static double rate(uint64_t now, uint64_t before, double dt)
 /* Read every running endpoint; rates against the previous reading. */
 static int sample(struct cli *cli, struct view *v)
 {
-	_cleanup_json_ struct json_object *stats = NULL;
+	struct weir_ep_views views __attribute__((cleanup(weir_views_free))) = {};
 	struct timespec now;
 	struct row *rows;
-	size_t n = 0, len;
+	size_t n = 0;
 	int r;
 
-	r = weir_stats_collect(cli->ctx, &stats);
+	r = weir_views_collect(cli->ctx, true, &views);
 	if (r)
 		return r;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	len = json_object_array_length(stats);
-	rows = calloc(len ? len : 1, sizeof(*rows));
+	rows = calloc(views.n ? views.n : 1, sizeof(*rows));
 	if (!rows)
 		return -ENOMEM;
 	v->running = v->stopped = 0;
-	for (size_t i = 0; i < len; i++) {
-		struct json_object *ep = json_object_array_get_idx(stats, i), *tcp, *kd;
-		const char *st = weir_json_str(ep, "state") ?: "";
-		struct row *rw = &rows[n];
-		const char *dirs[] = {"egress", "ingress"};
-		const char *protos[] = {"tcp", "udp", "icmp", "other"};
-
-		if (strcmp(st, "running")) {
-			v->stopped += !strcmp(st, "stopped");
+	for (size_t i = 0; i < views.n; i++) {
+		if (views.v[i].state != WEIR_STATE_RUNNING) {
+			v->stopped += views.v[i].state == WEIR_STATE_STOPPED;
 			continue;
 		}
 		v->running++;
-		n++;
-		copy_str(rw->id, sizeof(rw->id), ep, "id");
-		/* runc has no names: its ids are the names people gave */
-		copy_str(rw->name, sizeof(rw->name), ep, weir_json_str(ep, "name") ? "name" : "id");
-		if (weir_json_str(ep, "pod_name"))
-			snprintf(rw->pod, sizeof(rw->pod), "%s/%s",
-				 weir_json_str(ep, "pod_namespace") ?: "",
-				 weir_json_str(ep, "pod_name"));
-		else
-			snprintf(rw->pod, sizeof(rw->pod), "-");
-		for (size_t p = 0; p < WEIR_ARRAY_SIZE(protos); p++) {
-			rw->t.tx_bytes += u64_at(ep, dirs[0], protos[p], "bytes");
-			rw->t.tx_packets += u64_at(ep, dirs[0], protos[p], "packets");
-			rw->t.rx_bytes += u64_at(ep, dirs[1], protos[p], "bytes");
-			rw->t.rx_packets += u64_at(ep, dirs[1], protos[p], "packets");
-		}
-		rw->v[COL_DROPS] = (double)(u64_at(ep, "egress", "policy_dropped", "packets") +
-					    u64_at(ep, "ingress", "policy_dropped", "packets"));
-		rw->has[COL_DROPS] = true;
-		if (json_object_object_get_ex(ep, "kernel_drops", &kd) &&
-		    json_object_is_type(kd, json_type_object)) {
-			json_object_object_foreach (kd, reason, cnt) {
-				(void)reason;
-				if (json_object_is_type(cnt, json_type_int) &&
-				    json_object_get_int64(cnt) > 0)
-					rw->v[COL_DROPS] += (double)json_object_get_int64(cnt);
-			}
-		}
-		tcp = NULL;
-		if (json_object_object_get_ex(ep, "tcp", &tcp) &&
-		    json_has(ep, "tcp", "retransmits")) {
-			rw->v[COL_RETRANS] = (double)u64_at(tcp, "retransmits", NULL, NULL);
-			rw->has[COL_RETRANS] = true;
-		}
-		if (tcp && json_object_is_type(tcp, json_type_object)) {
-			struct json_object *h = NULL;
-
-			json_object_object_get_ex(tcp, "srtt_us", &h);
-			rw->has[COL_P50] = hist_quantile(h, 0.5, &rw->v[COL_P50]);
-			rw->has[COL_P99] = hist_quantile(h, 0.99, &rw->v[COL_P99]);
-		}
+		row_fill(&rows[n++], &views.v[i]);
 	}
 	qsort(rows, n, sizeof(*rows), row_cmp_id);
 
@@ -388,6 +338,8 @@ static void fmt_cell(char *out, size_t size, const struct row *rw, enum col c)
 		fmt_us(out, size, rw->has[c], rw->v[c]);
 		break;
 	case COL_DROPS:
+	case COL_SHAPED:
+	case COL_GUARD:
 	case COL_RETRANS:
 		if (rw->has[c])
 			snprintf(out, size, "%.0f", rw->v[c]);
@@ -576,7 +528,8 @@ int cmd_top(struct cli *cli, int argc, char **argv)
 				}
 			if (!found) {
 				pr_err("top: --sort \"%s\": expected id, name, pod, tx-bytes, "
-				       "rx-bytes, tx-packets, rx-packets, drops, retrans, p50 or "
+				       "rx-bytes, tx-packets, rx-packets, drops, guard, retrans, "
+				       "p50 or "
 				       "p99",
 				       optarg);
 				return 2;

@@ -7,20 +7,21 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
+#include "caps.h"
+#include "config.h"
+#include "config.h"
 #include "log.h"
+#include "oci.h"
 #include "util.h"
-#include "weir.h"
-
-#define MAX_STATE_BYTES	 (1 << 20)
-#define MAX_CONFIG_BYTES (16 << 20)
+#include "libweir.h"
 
 enum stage {
 	STAGE_AUTO, /* from the state's status, so one hooks.d file can serve every stage */
@@ -31,153 +32,141 @@ enum stage {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: weir-hook [--config FILE] [--log-level LEVEL] [STAGE]\n"
+		   "       weir-hook --version\n"
 		   "  STAGE: createRuntime or prestart (attach), poststop (detach); without it,\n"
 		   "  the state's status decides: creating/created attach, stopped detaches\n"
 		   "  the OCI state is read from standard input\n");
 }
 
-/* Collect string annotations of a JSON object into kv (appending). */
-static int collect(struct json_object *ann, const char *what, struct weir_kv **kv, size_t *n,
-		   struct weir_error *err)
-{
-	if (!ann)
-		return 0;
-	if (!json_object_is_type(ann, json_type_object))
-		return weir_error_set(err, -EINVAL, "%s: \"annotations\" is not an object", what);
-	json_object_object_foreach (ann, key, v) {
-		struct weir_kv *nkv;
+/*
+ * The bound on the hook's run time (hook_timeout_seconds). A runtime that never closes the
+ * state's pipe, or a config.json that never ends, must not hold the container start forever:
+ * when the time is up while the hook reads its inputs, it exits with one line saying what it
+ * was waiting for. Once the endpoint's kernel state is being written, the hook finishes
+ * instead (an attach stopped halfway would leave half an endpoint), and only says it was late.
+ */
+static struct {
+	const char *volatile doing; /* what the hook waits for, for the message */
+	volatile sig_atomic_t committed;
+	volatile sig_atomic_t late;
+	char seconds[24];
+	struct timespec start;
+} deadline = {.doing = "starting"};
 
-		if (!json_object_is_type(v, json_type_string))
-			return weir_error_set(err, -EINVAL, "%s: annotation \"%s\" is not a string",
-					      what, key);
-		nkv = realloc(*kv, (*n + 1) * sizeof(**kv));
-		if (!nkv)
-			return -ENOMEM;
-		*kv = nkv;
-		(*kv)[*n].key = key;
-		(*kv)[*n].value = json_object_get_string(v);
-		(*n)++;
-	}
-	return 0;
+static void put(const char *s)
+{
+	ssize_t n = write(STDERR_FILENO, s, strlen(s));
+
+	(void)n;
 }
 
-static int read_json(int fd, const char *path, size_t max, struct json_object **out,
-		     struct weir_error *err)
+static void on_deadline(int sig)
 {
-	_cleanup_free_ char *text = NULL;
-	enum json_tokener_error jerr;
-	struct json_object *o;
-	int r;
-
-	r = path ? weir_read_file(path, max, &text, NULL) : weir_read_fd(fd, max, &text, NULL);
-	if (r)
-		return weir_error_set(err, r, "cannot read %s: %s", path ? path : "the OCI state",
-				      r == -EFBIG ? "too large" : strerror(-r));
-	o = json_tokener_parse_verbose(text, &jerr);
-	if (!o)
-		return weir_error_set(err, -EINVAL, "%s is not valid JSON: %s",
-				      path ? path : "the OCI state on stdin",
-				      json_tokener_error_desc(jerr));
-	if (!json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		return weir_error_set(err, -EINVAL, "%s is not a JSON object",
-				      path ? path : "the OCI state on stdin");
+	if (deadline.committed) {
+		deadline.late = 1;
+		return;
 	}
-	*out = o;
-	return 0;
+	put("weir-hook: timed out after ");
+	put(deadline.seconds);
+	put(" s ");
+	put(deadline.doing);
+	put(" (node config hook_timeout_seconds)\n");
+	_exit(1);
 }
 
-static const char *get_str(struct json_object *o, const char *key)
+/* Arm (or re-arm) the bound: `seconds` from the hook's start. */
+static void deadline_arm(uint64_t seconds)
 {
-	struct json_object *v;
+	struct itimerval it = {};
+	struct timespec now;
+	int64_t elapsed_us, total_us = (int64_t)seconds * 1000000;
 
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
+	snprintf(deadline.seconds, sizeof(deadline.seconds), "%llu", (unsigned long long)seconds);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	elapsed_us = (int64_t)(now.tv_sec - deadline.start.tv_sec) * 1000000 +
+		     (now.tv_nsec - deadline.start.tv_nsec) / 1000;
+	/* already past it: fire at once rather than never */
+	total_us = total_us > elapsed_us ? total_us - elapsed_us : 1;
+	it.it_value.tv_sec = (time_t)(total_us / 1000000);
+	it.it_value.tv_usec = (suseconds_t)(total_us % 1000000);
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void deadline_start(void)
+{
+	struct sigaction sa = {.sa_handler = on_deadline};
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline.start);
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGALRM, &sa, NULL);
+	deadline_arm(WEIR_DEFAULT_HOOK_TIMEOUT_S);
 }
 
 static int run(struct weir_ctx *ctx, enum stage stage, struct weir_error *err)
 {
-	_cleanup_json_ struct json_object *state = NULL;
-	_cleanup_json_ struct json_object *config = NULL;
-	_cleanup_free_ struct weir_kv *raw = NULL;
-	_cleanup_free_ struct weir_kv *resolved = NULL;
-	struct json_object *v, *ann = NULL;
-	struct weir_container c = {.source = "hook"};
-	size_t nraw = 0, nres = 0;
-	const char *bundle;
-	char path[PATH_MAX];
+	_cleanup_free_ char *state_text = NULL, *config_text = NULL;
+	struct weir_oci oci;
+	size_t len;
 	int r;
 
-	r = read_json(STDIN_FILENO, NULL, MAX_STATE_BYTES, &state, err);
+	deadline.doing = "reading the OCI state on standard input";
+	r = weir_read_fd(STDIN_FILENO, WEIR_OCI_MAX_STATE_BYTES, &state_text, &len);
 	if (r)
-		return r;
-	c.id = get_str(state, "id");
-	if (!c.id)
-		return weir_error_set(err, -EINVAL, "OCI state: missing \"id\" string");
+		return weir_error_set(err, r, "cannot read the OCI state: %s",
+				      weir_read_strerror(r));
+	r = weir_oci_state(&oci, state_text, len, err);
+	if (r)
+		goto out;
 	if (stage == STAGE_AUTO) {
-		const char *status = get_str(state, "status");
+		const char *status = oci.status;
 
 		if (status && (!strcmp(status, "creating") || !strcmp(status, "created")))
 			stage = STAGE_ATTACH;
 		else if (status && !strcmp(status, "stopped"))
 			stage = STAGE_DETACH;
-		else
-			return weir_error_set(err, -EINVAL,
-					      "OCI state of %s: \"status\" \"%s\": expected "
-					      "creating, created or stopped, or a STAGE argument",
-					      c.id, status ? status : "(missing)");
+		else {
+			r = weir_error_set(err, -EINVAL,
+					   "OCI state of %s: \"status\" \"%s\": expected "
+					   "creating, created or stopped, or a STAGE argument",
+					   oci.id,
+					   !status		    ? "(missing)"
+					   : weir_printable(status) ? status
+								    : "(with control characters)");
+			goto out;
+		}
 	}
-	if (stage == STAGE_DETACH)
-		return weir_endpoint_detach(ctx, c.id, err);
-
-	if (!json_object_object_get_ex(state, "pid", &v) ||
-	    !json_object_is_type(v, json_type_int) || json_object_get_int64(v) <= 0 ||
-	    json_object_get_int64(v) > 0x3fffffff)
-		return weir_error_set(err, -EINVAL,
-				      "OCI state of %s: \"pid\": expected a positive process id",
-				      c.id);
-	c.pid = (pid_t)json_object_get_int64(v);
-	bundle = get_str(state, "bundle");
-	if (!bundle || bundle[0] != '/')
-		return weir_error_set(err, -EINVAL,
-				      "OCI state of %s: \"bundle\": expected an absolute path",
-				      c.id);
-	if (snprintf(path, sizeof(path), "%s/config.json", bundle) >= (int)sizeof(path))
-		return weir_error_set(err, -ENAMETOOLONG, "bundle path too long");
-	r = read_json(-1, path, MAX_CONFIG_BYTES, &config, err);
-	if (r)
-		return r;
-
-	/* The state's annotations come from config.json; the file is the authority. */
-	json_object_object_get_ex(state, "annotations", &ann);
-	r = collect(ann, "OCI state", &raw, &nraw, err);
-	if (!r && json_object_object_get_ex(config, "annotations", &ann))
-		r = collect(ann, path, &raw, &nraw, err);
-	if (r)
-		return r;
-	if (!weir_annotations_present(raw, nraw))
-		return 0;
-
-	/* CRI-O copies pod annotations into the spec: resolve /pod and /container.NAME keys. */
-	for (size_t i = 0; i < nraw; i++) {
-		if (!strcmp(raw[i].key, "io.kubernetes.container.name"))
-			c.name = raw[i].value;
-		else if (!strcmp(raw[i].key, "io.kubernetes.pod.name"))
-			c.pod_name = raw[i].value;
-		else if (!strcmp(raw[i].key, "io.kubernetes.pod.namespace"))
-			c.pod_namespace = raw[i].value;
-		else if (!strcmp(raw[i].key, "io.kubernetes.pod.uid"))
-			c.pod_uid = raw[i].value;
+	if (stage == STAGE_DETACH) {
+		deadline.committed = 1;
+		r = weir_endpoint_detach(ctx, oci.id, err);
+		goto out;
 	}
-	r = weir_annotations_resolve(NULL, 0, raw, nraw, c.name, &resolved, &nres, err);
+
+	r = weir_oci_attach_fields(&oci, err);
 	if (r)
-		return r;
-	c.annotations = resolved;
-	c.n_annotations = nres;
+		goto out;
+	deadline.doing = "reading the bundle's config.json";
+	r = weir_read_file(oci.config_path, WEIR_OCI_MAX_CONFIG_BYTES, &config_text, &len);
+	if (r) {
+		weir_error_set(err, r, "cannot read %s: %s", oci.config_path,
+			       weir_read_strerror(r));
+		goto out;
+	}
+	r = weir_oci_config(&oci, config_text, len, err);
+	/* a container without weir annotations is weir's only when the node has a baseline */
+	if (r || (!oci.c.n_annotations && !weir_baseline_present(ctx)))
+		goto out;
 
 	/* bad annotations always refuse; the node config's fail_open covers only the node side */
-	return weir_endpoint_attach(ctx, &c, err);
+	deadline.committed = 1;
+	r = weir_endpoint_attach(ctx, &oci.c, err);
+out:
+	if (deadline.late)
+		pr_warn("%s: took longer than hook_timeout_seconds (%s s); the runtime may have "
+			"given up on it",
+			oci.id ? oci.id : "the container", deadline.seconds);
+	weir_oci_free(&oci);
+	return r;
 }
 
 int main(int argc, char **argv)
@@ -186,6 +175,7 @@ int main(int argc, char **argv)
 		{"config", required_argument, NULL, 'c'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{},
 	};
 	enum weir_log_level level = WEIR_LOG_WARN;
@@ -195,8 +185,9 @@ int main(int argc, char **argv)
 	enum stage stage;
 	int opt, r;
 
+	deadline_start();
 	weir_log_init("weir-hook", level, WEIR_LOG_TEXT);
-	while ((opt = getopt_long(argc, argv, "c:l:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:l:hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config = optarg;
@@ -205,6 +196,9 @@ int main(int argc, char **argv)
 			if (weir_log_level_option(optarg))
 				return 2;
 			break;
+		case 'V':
+			weir_version_print("weir-hook");
+			return 0;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -230,7 +224,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	deadline.doing = "reading the node config";
 	r = weir_ctx_open(&ctx, config, &err);
+	if (!r) {
+		deadline_arm(weir_ctx_config(ctx)->hook_timeout_s);
+		/* before any input is read: shared/caps.c says what stays and why */
+		r = weir_caps_restrict(ctx, stage != STAGE_DETACH, NULL, 0, &err);
+	}
 	if (!r)
 		r = run(ctx, stage, &err);
 	weir_ctx_close(ctx);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * NRI lifecycle events to libweir:
+ *   Configure        load the node datapath if startup could not (see weir_nri_load)
  *   RunPodSandbox    remember the pod, check its annotations (a bad one refuses the pod)
  *   CreateContainer  resolve pod + container annotations and check them (refuses the container)
  *   StartContainer   attach the endpoint to the container's cgroup (pid and cgroup are known,
@@ -8,109 +9,777 @@
  *   StopContainer    detach (final counters are kept by libweir)
  *   RemoveContainer  detach again if StopContainer was missed
  *   RemovePodSandbox forget the pod
- *   Synchronize      remember every pod, (re)attach running containers with weir annotations
- *                    (containers started while weir-nri was away), detach endpoints weir-nri
- *                    made for containers the runtime no longer runs
+ *   Synchronize      remember every pod and the running containers of every chunk; after the
+ *                    last one, (re)attach running containers with weir annotations (containers
+ *                    started while weir-nri was away), detach endpoints weir-nri made for
+ *                    containers the runtime no longer runs, forget pods it no longer lists
  *
  * While weir-nri is not connected the runtime does not wait for it: a container started then
  * runs unenforced until the next Synchronize attaches it. Containers attached before keep
  * their enforcement throughout (links and maps are pinned).
+ *
+ * Pods and the containers a Synchronize lists are looked up by id in hash tables: a node's
+ * whole state arrives in one Synchronize, within the runtime's request timeout.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cgroup.h"
-#include "ctx.h"
 #include "handlers.h"
+#include "idmap.h"
 #include "nri_log.h"
+#include "util.h"
+
+/* ---- annotations --------------------------------------------------------------------- */
+
+/*
+ * Copies of the annotations that may concern weir, whole: a protobuf string may hold NUL
+ * bytes, and each copy keeps its length. Keys that do not mention weir.io are never read, so
+ * they are not copied (a remembered pod stays small).
+ */
+struct ann {
+	char *key, *value; /* NUL-terminated at klen and vlen */
+	size_t klen, vlen;
+};
+
+struct anns {
+	size_t n;
+	struct ann e[]; /* then the strings: one allocation, one free() */
+};
+
+static bool mentions_weir(const ProtobufCBinaryData *k)
+{
+	return k->len >= 7 && memmem(k->data, k->len, "weir.io", 7);
+}
+
+static char *copy_bytes(char **p, const ProtobufCBinaryData *d)
+{
+	char *s = *p;
+
+	if (d->len)
+		memcpy(s, d->data, d->len);
+	s[d->len] = '\0';
+	*p += d->len + 1;
+	return s;
+}
+
+static int anns_copy(Nri__TextEntry *const *in, size_t n, struct anns **out)
+{
+	size_t keep = 0, bytes = 0;
+	struct anns *a;
+	char *p;
+
+	*out = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (!mentions_weir(&in[i]->key))
+			continue;
+		keep++;
+		bytes += in[i]->key.len + in[i]->value.len + 2;
+	}
+	if (!keep)
+		return 0;
+	a = malloc(sizeof(*a) + keep * sizeof(a->e[0]) + bytes);
+	if (!a)
+		return -ENOMEM;
+	p = (char *)&a->e[keep];
+	a->n = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct ann *e = &a->e[a->n];
+
+		if (!mentions_weir(&in[i]->key))
+			continue;
+		e->klen = in[i]->key.len;
+		e->key = copy_bytes(&p, &in[i]->key);
+		e->vlen = in[i]->value.len;
+		e->value = copy_bytes(&p, &in[i]->value);
+		a->n++;
+	}
+	*out = a;
+	return 0;
+}
+
+/* a's annotations as C strings (kv has room for a->n), each checked first to read whole. */
+static int anns_view(const struct anns *a, struct weir_kv *kv, struct weir_error *err)
+{
+	int r;
+
+	for (size_t i = 0; a && i < a->n; i++) {
+		r = weir_annotation_check_raw(a->e[i].key, a->e[i].klen, a->e[i].value,
+					      a->e[i].vlen, err);
+		if (r)
+			return r;
+		kv[i].key = a->e[i].key;
+		kv[i].value = a->e[i].value;
+	}
+	return 0;
+}
+
+/* ---- pods and containers as the handlers see them ---------------------------------------- */
 
 struct pod_rec {
-	char *id;
-	char *uid;
-	char *name;
-	char *ns;
-	struct weir_kv *ann; /* keys and values owned */
-	size_t nann;
-	unsigned gen; /* last Synchronize that listed it */
+	char *id, *uid, *name, *ns;
+	struct anns *ann;
+	unsigned gen; /* the last Synchronize that listed it */
+};
+
+struct pod_view {
+	const char *id, *uid, *name, *ns; /* never NULL, "" when unknown */
+	const struct anns *ann;
+};
+
+struct ctr_view {
+	const char *id, *name, *pod_id; /* never NULL */
+	const char *cgroups_path;	/* may be NULL */
+	uint32_t pid;
+	const struct anns *ann;
+};
+
+/* A running container from a Synchronize chunk, kept until the last chunk. */
+struct sync_ctr {
+	char *id, *name, *pod_id, *cgroups_path;
+	uint32_t pid;
+	struct anns *ann;
 };
 
 struct weir_nri {
-	struct weir_ctx *ctx;
+	const struct weir_nri_ops *ops;
+	void *b;
 	char cgroot[PATH_MAX]; /* cgroup v2 mount point, "" when there is none */
-	struct pod_rec *pods;
-	size_t npods, cap;
+	bool loaded;
+	struct idmap pods; /* pod id -> struct pod_rec */
 	unsigned gen;
-	int in_sync;
-	char **live; /* containers the runtime listed in the current Synchronize */
-	size_t nlive, live_cap;
+	/* the Synchronize in progress (chunks until one with more=false) */
+	bool in_sync;
+	struct idmap live; /* containers the runtime listed that have not stopped */
+	struct sync_ctr *pending;
+	size_t npending, pending_cap;
 };
 
-static void freep(void *p)
+static const char *or_empty(const char *s)
 {
-	free(*(void **)p);
+	return s ? s : "";
 }
-#define _cleanup_free_ __attribute__((cleanup(freep)))
 
-static void pod_rec_clear(struct pod_rec *r)
+static const char *first_set(const char *a, const char *b)
 {
-	for (size_t i = 0; i < r->nann; i++) {
-		free((char *)r->ann[i].key);
-		free((char *)r->ann[i].value);
-	}
-	free(r->ann);
+	return a && *a ? a : or_empty(b);
+}
+
+static const char *or_null(const char *s)
+{
+	return s && *s ? s : NULL;
+}
+
+static void pod_rec_free(void *p)
+{
+	struct pod_rec *r = p;
+
+	if (!r)
+		return;
 	free(r->id);
 	free(r->uid);
 	free(r->name);
 	free(r->ns);
-	memset(r, 0, sizeof(*r));
+	free(r->ann);
+	free(r);
 }
 
-static void live_clear(struct weir_nri *w)
+static void pod_forget(struct weir_nri *w, const char *id)
 {
-	for (size_t i = 0; i < w->nlive; i++)
-		free(w->live[i]);
-	free(w->live);
-	w->live = NULL;
-	w->nlive = w->live_cap = 0;
+	if (id && *id)
+		pod_rec_free(idmap_take(&w->pods, id));
 }
 
-static int live_add(struct weir_nri *w, const char *id)
+/* Remember (or refresh) a pod. A pod without annotations does not overwrite known ones: the
+ * runtime strips pods in some events. */
+static int pod_remember(struct weir_nri *w, const Nri__PodSandbox *pod)
 {
-	if (w->nlive == w->live_cap) {
-		size_t ncap = w->live_cap ? w->live_cap * 2 : 64;
-		char **nl = realloc(w->live, ncap * sizeof(*nl));
+	struct pod_rec *r, *nr;
+	void *old;
 
-		if (!nl)
-			return -ENOMEM;
-		w->live = nl;
-		w->live_cap = ncap;
+	if (!pod->id || !*pod->id)
+		return 0;
+	r = idmap_get(&w->pods, pod->id);
+	if (r && !pod->n_annotations) {
+		r->gen = w->gen;
+		return 0;
 	}
-	w->live[w->nlive] = strdup(id);
-	if (!w->live[w->nlive])
+	nr = calloc(1, sizeof(*nr));
+	if (!nr)
 		return -ENOMEM;
-	w->nlive++;
+	nr->id = strdup(pod->id);
+	nr->uid = strdup(or_empty(pod->uid));
+	nr->name = strdup(or_empty(pod->name));
+	nr->ns = strdup(or_empty(pod->namespace_));
+	nr->gen = w->gen;
+	if (!nr->id || !nr->uid || !nr->name || !nr->ns ||
+	    anns_copy(pod->annotations, pod->n_annotations, &nr->ann) ||
+	    idmap_put(&w->pods, pod->id, nr, &old)) {
+		pod_rec_free(nr);
+		return -ENOMEM;
+	}
+	pod_rec_free(old);
 	return 0;
 }
 
-static int live_has(const struct weir_nri *w, const char *id)
+static void pod_view_of_rec(const struct pod_rec *r, const char *id, struct pod_view *pv)
 {
-	for (size_t i = 0; i < w->nlive; i++)
-		if (!strcmp(w->live[i], id))
-			return 1;
+	pv->id = r ? r->id : or_empty(id);
+	pv->uid = r ? r->uid : "";
+	pv->name = r ? r->name : "";
+	pv->ns = r ? r->ns : "";
+	pv->ann = r ? r->ann : NULL;
+}
+
+/*
+ * The pod of an event: its own fields, and the remembered pod's where the event leaves them
+ * out; its annotations when it carries any (copied to *own, which the caller frees), else the
+ * remembered ones. id: the pod id to use when the event's pod has none.
+ */
+static int pod_view_of(struct weir_nri *w, const Nri__PodSandbox *pod, const char *id,
+		       struct pod_view *pv, struct anns **own)
+{
+	const struct pod_rec *r;
+
+	id = first_set(pod->id, id);
+	r = *id ? idmap_get(&w->pods, id) : NULL;
+	pod_view_of_rec(r, id, pv);
+	pv->uid = first_set(pod->uid, pv->uid);
+	pv->name = first_set(pod->name, pv->name);
+	pv->ns = first_set(pod->namespace_, pv->ns);
+	*own = NULL;
+	if (!pod->n_annotations)
+		return 0;
+	pv->ann = NULL;
+	if (anns_copy(pod->annotations, pod->n_annotations, own))
+		return -ENOMEM;
+	pv->ann = *own;
 	return 0;
 }
 
-int weir_nri_new(struct weir_nri **out, struct weir_ctx *ctx)
+static int ctr_view_of(const Nri__Container *c, struct ctr_view *cv, struct anns **own)
+{
+	cv->id = or_empty(c->id);
+	cv->name = or_empty(c->name);
+	cv->pod_id = or_empty(c->pod_sandbox_id);
+	cv->cgroups_path = c->linux ? c->linux->cgroups_path : NULL;
+	cv->pid = c->pid;
+	cv->ann = NULL;
+	if (anns_copy(c->annotations, c->n_annotations, own))
+		return -ENOMEM;
+	cv->ann = *own;
+	return 0;
+}
+
+/* ---- effective annotations ------------------------------------------------------------ */
+
+struct effective {
+	struct weir_kv *in; /* the pod's annotations, then the container's */
+	size_t npod, nctr;
+	struct weir_kv *kv; /* resolved: plain weir keys, pointing at the values of `in` */
+	size_t n;
+};
+
+static void effective_free(struct effective *e)
+{
+	free(e->in);
+	free(e->kv);
+	memset(e, 0, sizeof(*e));
+}
+
+/* The weir annotations in force for a pod (cv NULL) or for one of its containers. */
+static int effective_get(const struct pod_view *pv, const struct ctr_view *cv, struct effective *e,
+			 struct weir_error *err)
+{
+	const struct anns *ca = cv ? cv->ann : NULL;
+	int r;
+
+	memset(e, 0, sizeof(*e));
+	e->npod = pv->ann ? pv->ann->n : 0;
+	e->nctr = ca ? ca->n : 0;
+	e->in = calloc(e->npod + e->nctr + 1, sizeof(*e->in));
+	if (!e->in)
+		return weir_error_set(err, -ENOMEM, "out of memory");
+	r = anns_view(pv->ann, e->in, err);
+	if (!r)
+		r = anns_view(ca, e->in + e->npod, err);
+	if (!r)
+		r = weir_annotations_resolve(e->in, e->npod, e->in + e->npod, e->nctr,
+					     cv ? cv->name : NULL, &e->kv, &e->n, err);
+	if (r == -ENOMEM)
+		weir_error_set(err, r, "out of memory");
+	return r;
+}
+
+/*
+ * libweir names the plain key a value was resolved to ("egress.weir.io"); the user wrote
+ * another one ("egress.weir.io/container.app"). Resolution keeps the inputs' value strings,
+ * so the value finds the key it came from.
+ */
+static void name_key_as_written(const struct effective *e, struct weir_error *err)
+{
+	for (size_t i = 0; err->key[0] && i < e->n; i++) {
+		if (strcmp(e->kv[i].key, err->key))
+			continue;
+		for (size_t j = 0; j < e->npod + e->nctr; j++) {
+			if (e->in[j].value == e->kv[i].value) {
+				weir_error_rename_key(err, e->in[j].key);
+				return;
+			}
+		}
+	}
+}
+
+static int check_effective(struct weir_nri *w, const struct pod_view *pv, const struct ctr_view *cv,
+			   struct weir_error *err)
+{
+	struct effective e;
+	int r;
+
+	r = effective_get(pv, cv, &e, err);
+	if (!r && e.n) {
+		r = w->ops->check(w->b, or_null(pv->ns), e.kv, e.n, err);
+		if (r)
+			name_key_as_written(&e, err);
+	}
+	effective_free(&e);
+	return r;
+}
+
+/* ---- attach and detach ---------------------------------------------------------------- */
+
+/*
+ * 1 when the container was attached (or already was), 0 when it asks nothing of weir. started:
+ * its workload runs already (Synchronize), so its guards apply at once.
+ */
+static int attach(struct weir_nri *w, const struct pod_view *pv, const struct ctr_view *cv,
+		  bool started, struct weir_error *err)
+{
+	struct weir_container c = {0};
+	struct effective e;
+	char cg[PATH_MAX];
+	int r;
+
+	r = effective_get(pv, cv, &e, err);
+	if (r || (!e.n && !w->ops->baseline(w->b))) {
+		if (!r)
+			nri_debug("container %s (%s): no weir annotations, nothing to attach",
+				  WEIR_QN(cv->id), WEIR_QN(cv->name));
+		effective_free(&e);
+		return r;
+	}
+	c.id = cv->id;
+	c.name = or_null(cv->name);
+	c.pod_uid = or_null(pv->uid);
+	c.pod_name = or_null(pv->name);
+	c.pod_namespace = or_null(pv->ns);
+	c.source = "nri";
+	c.pid = (pid_t)cv->pid;
+	c.started = started;
+	c.annotations = e.kv;
+	c.n_annotations = e.n;
+	/* The pid's own cgroup is the truth whatever the cgroup driver. cgroupsPath is the
+	 * fallback: when the event carries no pid, or when weir-nri runs in a cgroup namespace of
+	 * its own (a DaemonSet), where /proc/<pid>/cgroup shows "/.." paths. */
+	if (c.pid > 0 && !weir_cgroup_of_pid(c.pid, cg, sizeof(cg)))
+		c.cgroup_path = cg;
+	else if (cv->cgroups_path && w->cgroot[0] &&
+		 !weir_nri_cgroup_dir(cv->cgroups_path, w->cgroot, cg, sizeof(cg)) &&
+		 access(cg, F_OK) == 0)
+		c.cgroup_path = cg;
+	if (!c.pid && !c.cgroup_path) {
+		r = weir_error_set(err, -ESRCH,
+				   "container id %s: neither a pid nor a cgroup to attach to "
+				   "(cgroupsPath %s)",
+				   WEIR_QN(cv->id), WEIR_Q(cv->cgroups_path));
+	} else {
+		r = w->ops->attach(w->b, &c, err);
+		if (r)
+			name_key_as_written(&e, err);
+	}
+	effective_free(&e);
+	if (r)
+		return r;
+	nri_info("attached container %s (%s) of pod %s/%s, pid %d, cgroup %s", WEIR_QN(cv->id),
+		 WEIR_QN(cv->name), WEIR_QN(pv->ns), WEIR_QN(pv->name), (int)c.pid,
+		 c.cgroup_path ? c.cgroup_path : "(from pid)");
+	return 1;
+}
+
+static int detach(struct weir_nri *w, const char *id, const char *when)
+{
+	struct weir_error err = {0};
+	int rc;
+
+	if (!id || !*id)
+		return 0;
+	/* most containers are no endpoint, and StopContainer already detached at RemoveContainer;
+	 * an unreadable record is left to detach, which reports it */
+	if (!w->ops->running(w->b, id))
+		return 0;
+	rc = w->ops->detach(w->b, id, &err);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		nri_warn("%s: detach container %s: %s", when, WEIR_QN(id),
+			 err.msg[0] ? err.msg : strerror(-rc));
+	else
+		nri_info("%s: detached container %s", when, WEIR_QN(id));
+	/* a failed detach must not fail the runtime's stop or remove: weir gc finishes it */
+	return 0;
+}
+
+/* ---- the handlers --------------------------------------------------------------------- */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int weir_nri_load(struct weir_nri *w)
+{
+	struct weir_error err = {0};
+	uint64_t t0 = now_ms();
+	int r;
+
+	r = w->ops->load(w->b, &err);
+	if (r) {
+		nri_error("cannot load the node datapath: %s (each container start tries again)",
+			  err.msg[0] ? err.msg : strerror(-r));
+		return r;
+	}
+	w->loaded = true;
+	nri_info("node datapath ready (%" PRIu64 " ms)", now_ms() - t0);
+	return 0;
+}
+
+static void h_configured(void *u, const char *runtime_name, const char *runtime_version)
+{
+	struct weir_nri *w = u;
+
+	if (!w->loaded)
+		weir_nri_load(w);
+}
+
+static int h_run_pod(void *u, const Nri__PodSandbox *pod, struct weir_error *err)
+{
+	struct weir_nri *w = u;
+	_cleanup_free_ struct anns *own = NULL;
+	struct pod_view pv;
+	int rc;
+
+	rc = pod_remember(w, pod);
+	if (!rc)
+		rc = pod_view_of(w, pod, NULL, &pv, &own);
+	if (rc)
+		return weir_error_set(err, rc, "weir: out of memory");
+	rc = check_effective(w, &pv, NULL, err);
+	if (rc) {
+		weir_error_prefix(err, "weir: pod %s/%s", WEIR_QN(pv.ns), WEIR_QN(pv.name));
+		pod_forget(w, pod->id);
+	}
+	return rc;
+}
+
+static int h_stop_pod(void *u, const Nri__PodSandbox *pod, struct weir_error *err)
+{
+	/* the pod's containers got StopContainer first; nothing is attached to the sandbox */
+	nri_debug("pod %s (%s/%s) stopped", WEIR_QN(pod->id), WEIR_QN(pod->namespace_),
+		  WEIR_QN(pod->name));
+	return 0;
+}
+
+static int h_remove_pod(void *u, const Nri__PodSandbox *pod, struct weir_error *err)
+{
+	pod_forget(u, pod->id);
+	return 0;
+}
+
+/* The views of a container event; on failure err is set. */
+static int ctr_event(struct weir_nri *w, const Nri__PodSandbox *pod, const Nri__Container *ctr,
+		     struct pod_view *pv, struct anns **pod_own, struct ctr_view *cv,
+		     struct anns **ctr_own, struct weir_error *err)
+{
+	if (pod_view_of(w, pod, ctr->pod_sandbox_id, pv, pod_own) || ctr_view_of(ctr, cv, ctr_own))
+		return weir_error_set(err, -ENOMEM, "weir: out of memory");
+	return 0;
+}
+
+static int refuse_ctr(struct weir_error *err, int rc, const struct pod_view *pv,
+		      const struct ctr_view *cv)
+{
+	weir_error_prefix(err, "weir: container %s in pod %s/%s", WEIR_QN(cv->name),
+			  WEIR_QN(pv->ns), WEIR_QN(pv->name));
+	return rc;
+}
+
+static int h_create_container(void *u, const Nri__PodSandbox *pod, const Nri__Container *ctr,
+			      struct weir_error *err)
+{
+	struct weir_nri *w = u;
+	_cleanup_free_ struct anns *pod_own = NULL, *ctr_own = NULL;
+	struct pod_view pv;
+	struct ctr_view cv;
+	int rc;
+
+	if (pod->n_annotations && pod_remember(w, pod))
+		return weir_error_set(err, -ENOMEM, "weir: out of memory");
+	rc = ctr_event(w, pod, ctr, &pv, &pod_own, &cv, &ctr_own, err);
+	if (rc)
+		return rc;
+	rc = check_effective(w, &pv, &cv, err);
+	return rc ? refuse_ctr(err, rc, &pv, &cv) : 0;
+}
+
+static int h_start_container(void *u, const Nri__PodSandbox *pod, const Nri__Container *ctr,
+			     struct weir_error *err)
+{
+	struct weir_nri *w = u;
+	_cleanup_free_ struct anns *pod_own = NULL, *ctr_own = NULL;
+	struct pod_view pv;
+	struct ctr_view cv;
+	int rc;
+
+	rc = ctr_event(w, pod, ctr, &pv, &pod_own, &cv, &ctr_own, err);
+	if (rc)
+		return rc;
+	rc = attach(w, &pv, &cv, false, err);
+	return rc < 0 ? refuse_ctr(err, rc, &pv, &cv) : 0;
+}
+
+static int h_stop_container(void *u, const Nri__PodSandbox *pod, const Nri__Container *ctr,
+			    struct weir_error *err)
+{
+	return detach(u, ctr->id, "StopContainer");
+}
+
+static int h_remove_container(void *u, const Nri__PodSandbox *pod, const Nri__Container *ctr,
+			      struct weir_error *err)
+{
+	return detach(u, ctr->id, "RemoveContainer");
+}
+
+/* ---- Synchronize ---------------------------------------------------------------------- */
+
+static void sync_reset(struct weir_nri *w)
+{
+	for (size_t i = 0; i < w->npending; i++) {
+		struct sync_ctr *s = &w->pending[i];
+
+		free(s->id);
+		free(s->name);
+		free(s->pod_id);
+		free(s->cgroups_path);
+		free(s->ann);
+	}
+	free(w->pending);
+	w->pending = NULL;
+	w->npending = w->pending_cap = 0;
+	idmap_free(&w->live, NULL);
+	w->in_sync = false;
+}
+
+static int sync_keep(struct weir_nri *w, const Nri__Container *c)
+{
+	struct sync_ctr *s;
+
+	if (w->npending == w->pending_cap) {
+		size_t ncap = w->pending_cap ? w->pending_cap * 2 : 64;
+		struct sync_ctr *np = realloc(w->pending, ncap * sizeof(*np));
+
+		if (!np)
+			return -ENOMEM;
+		w->pending = np;
+		w->pending_cap = ncap;
+	}
+	s = &w->pending[w->npending++];
+	memset(s, 0, sizeof(*s));
+	s->id = strdup(or_empty(c->id));
+	s->name = strdup(or_empty(c->name));
+	s->pod_id = strdup(or_empty(c->pod_sandbox_id));
+	s->cgroups_path =
+		c->linux && c->linux->cgroups_path ? strdup(c->linux->cgroups_path) : NULL;
+	s->pid = c->pid;
+	if (!s->id || !s->name || !s->pod_id ||
+	    (c->linux && c->linux->cgroups_path && !s->cgroups_path))
+		return -ENOMEM;
+	return anns_copy(c->annotations, c->n_annotations, &s->ann);
+}
+
+/* The values of sync_finish's map of weir-nri's endpoints that are not stopped. */
+#define EP_COMPLETE  ((void *)1)
+#define EP_HALF_DONE ((void *)2)
+
+static void note_running(void *arg, const char *id, bool complete)
+{
+	struct idmap *m = arg;
+
+	/* on failure the container is merely attached again, which libweir makes a no-op */
+	if (idmap_put(m, id, complete ? EP_COMPLETE : EP_HALF_DONE, NULL))
+		nri_debug("synchronize: out of memory noting endpoint %s", WEIR_QN(id));
+}
+
+struct vanished {
+	struct weir_nri *w;
+	unsigned detached, failed;
+};
+
+/* An endpoint weir-nri made for a container the runtime no longer runs (it stopped or was
+ * removed while weir-nri was away): detach it. */
+static void detach_vanished(const char *id, void *val, void *arg)
+{
+	struct vanished *v = arg;
+	struct weir_error e = {0};
+
+	if (idmap_get(&v->w->live, id))
+		return;
+	if (v->w->ops->detach(v->w->b, id, &e)) {
+		v->failed++;
+		nri_warn("synchronize: detach vanished container %s: %s", WEIR_QN(id),
+			 e.msg[0] ? e.msg : "failed");
+	} else {
+		v->detached++;
+		nri_info("synchronize: detached container %s: the runtime no longer runs it",
+			 WEIR_QN(id));
+	}
+}
+
+static bool listed_in_sync(const void *val, const void *arg)
+{
+	return ((const struct pod_rec *)val)->gen == *(const unsigned *)arg;
+}
+
+/* After the last chunk: the runtime's whole state is known. */
+static void sync_finish(struct weir_nri *w)
+{
+	struct idmap running = {0};
+	struct vanished gone = {.w = w};
+	size_t attached = 0, already = 0, skipped = 0, failed = 0, pods_before = w->pods.n;
+
+	/*
+	 * One listing of weir-nri's running endpoints serves twice. A container the runtime
+	 * runs whose endpoint runs is left as it is: CRI gives every container start a new id,
+	 * so the same id is the same container, and attaching it again would cost a policy
+	 * compile and a record read per container, thousands of them inside one request.
+	 * Only a complete endpoint is left alone: a weir-nri killed inside StartContainer leaves
+	 * the record attaching while containerd starts the container anyway, and its programs
+	 * may be missing. Attaching it again undoes the half-done endpoint and attaches it whole;
+	 * left as it was, the container would run unenforced, and weir gc would then undo the
+	 * attach altogether.
+	 */
+	w->ops->foreach_running(w->b, note_running, &running);
+	for (size_t i = 0; i < w->npending; i++) {
+		const struct sync_ctr *s = &w->pending[i];
+		struct ctr_view cv = {s->id, s->name, s->pod_id, s->cgroups_path, s->pid, s->ann};
+		struct weir_error e = {0};
+		struct pod_view pv;
+		int r;
+
+		void *known = idmap_get(&running, s->id);
+
+		if (known == EP_COMPLETE) {
+			already++;
+			continue;
+		}
+		if (known == EP_HALF_DONE)
+			nri_warn("synchronize: container %s (%s): its attach was interrupted: "
+				 "attaching it again",
+				 WEIR_QN(s->id), WEIR_QN(s->name));
+		pod_view_of_rec(idmap_get(&w->pods, s->pod_id), s->pod_id, &pv);
+		r = attach(w, &pv, &cv, true, &e);
+		if (r < 0) {
+			failed++;
+			nri_warn("synchronize: container %s (%s): %s", WEIR_QN(s->id),
+				 WEIR_QN(s->name), e.msg);
+		} else if (r) {
+			attached++;
+		} else {
+			skipped++;
+		}
+	}
+	idmap_foreach(&running, detach_vanished, &gone);
+	idmap_free(&running, NULL);
+	/* pods removed while we were away */
+	idmap_filter(&w->pods, listed_in_sync, &w->gen, pod_rec_free);
+	nri_info("synchronize: %zu pods (%zu forgotten), %zu running containers: %zu attached "
+		 "before, %zu attached now, %zu without weir annotations, %zu failed; %u "
+		 "endpoints of vanished containers detached, %u failed",
+		 w->pods.n, pods_before - w->pods.n, w->npending, already, attached, skipped,
+		 failed, gone.detached, gone.failed);
+	/* a container that cannot be (re)attached is logged; refusing the sync would only get
+	 * weir dropped by the runtime and stop enforcement for new containers too */
+}
+
+static int h_synchronize(void *u, Nri__PodSandbox *const *pods, size_t npods,
+			 Nri__Container *const *ctrs, size_t nctrs, int more,
+			 struct weir_error *err)
+{
+	struct weir_nri *w = u;
+
+	if (!w->in_sync) {
+		sync_reset(w);
+		w->gen++;
+	}
+	w->in_sync = more;
+	for (size_t i = 0; i < npods; i++)
+		if (pod_remember(w, pods[i]))
+			goto oom;
+	for (size_t i = 0; i < nctrs; i++) {
+		const Nri__Container *c = ctrs[i];
+
+		if (c->state != NRI__PKG__API__V1ALPHA1__CONTAINER_STATE__CONTAINER_STOPPED &&
+		    c->id && *c->id && idmap_put(&w->live, c->id, (void *)1, NULL))
+			goto oom;
+		if (c->state == NRI__PKG__API__V1ALPHA1__CONTAINER_STATE__CONTAINER_RUNNING &&
+		    sync_keep(w, c))
+			goto oom;
+	}
+	if (!more) {
+		sync_finish(w);
+		sync_reset(w);
+	}
+	return 0;
+oom:
+	sync_reset(w);
+	return weir_error_set(err, -ENOMEM, "weir: out of memory");
+}
+
+static void h_disconnected(void *u)
+{
+	sync_reset(u);
+}
+
+const struct nri_handlers weir_nri_handlers = {
+	.synchronize = h_synchronize,
+	.run_pod = h_run_pod,
+	.stop_pod = h_stop_pod,
+	.remove_pod = h_remove_pod,
+	.create_container = h_create_container,
+	.start_container = h_start_container,
+	.stop_container = h_stop_container,
+	.remove_container = h_remove_container,
+	.configured = h_configured,
+	.disconnected = h_disconnected,
+};
+
+int weir_nri_new(struct weir_nri **out, const struct weir_nri_ops *ops, void *b)
 {
 	struct weir_nri *w = calloc(1, sizeof(*w));
 
 	if (!w)
 		return -ENOMEM;
-	w->ctx = ctx;
+	w->ops = ops;
+	w->b = b;
 	if (weir_cgroup2_mount(w->cgroot, sizeof(w->cgroot))) {
 		w->cgroot[0] = '\0';
 		nri_warn("no cgroup v2 mount found: containers are attached by their pid's cgroup "
@@ -124,456 +793,7 @@ void weir_nri_free(struct weir_nri *w)
 {
 	if (!w)
 		return;
-	for (size_t i = 0; i < w->npods; i++)
-		pod_rec_clear(&w->pods[i]);
-	free(w->pods);
-	live_clear(w);
+	sync_reset(w);
+	idmap_free(&w->pods, pod_rec_free);
 	free(w);
 }
-
-static struct pod_rec *pod_find(struct weir_nri *w, const char *id)
-{
-	if (!id || !*id)
-		return NULL;
-	for (size_t i = 0; i < w->npods; i++)
-		if (!strcmp(w->pods[i].id, id))
-			return &w->pods[i];
-	return NULL;
-}
-
-static void pod_forget(struct weir_nri *w, const char *id)
-{
-	struct pod_rec *r = pod_find(w, id);
-
-	if (!r)
-		return;
-	pod_rec_clear(r);
-	*r = w->pods[--w->npods];
-}
-
-/* Remember (or refresh) a pod. A pod without annotations does not overwrite known ones: the
- * runtime strips pods in some events. */
-static int pod_remember(struct weir_nri *w, const Nri__PodSandbox *pod)
-{
-	struct pod_rec nr = {0}, *r;
-
-	if (!pod->id || !*pod->id)
-		return 0;
-	r = pod_find(w, pod->id);
-	if (r && !pod->n_annotations) {
-		r->gen = w->gen;
-		return 0;
-	}
-	nr.id = strdup(pod->id);
-	nr.uid = strdup(pod->uid ? pod->uid : "");
-	nr.name = strdup(pod->name ? pod->name : "");
-	nr.ns = strdup(pod->namespace_ ? pod->namespace_ : "");
-	nr.ann = calloc(pod->n_annotations + 1, sizeof(*nr.ann));
-	nr.gen = w->gen;
-	if (!nr.id || !nr.uid || !nr.name || !nr.ns || !nr.ann)
-		goto oom;
-	for (size_t i = 0; i < pod->n_annotations; i++) {
-		const char *k = pod->annotations[i]->key, *v = pod->annotations[i]->value;
-
-		nr.ann[nr.nann].key = strdup(k ? k : "");
-		nr.ann[nr.nann].value = strdup(v ? v : "");
-		nr.nann++;
-		if (!nr.ann[nr.nann - 1].key || !nr.ann[nr.nann - 1].value)
-			goto oom;
-	}
-	if (r) {
-		pod_rec_clear(r);
-		*r = nr;
-		return 0;
-	}
-	if (w->npods == w->cap) {
-		size_t ncap = w->cap ? w->cap * 2 : 16;
-		struct pod_rec *np = realloc(w->pods, ncap * sizeof(*np));
-
-		if (!np)
-			goto oom;
-		w->pods = np;
-		w->cap = ncap;
-	}
-	w->pods[w->npods++] = nr;
-	return 0;
-oom:
-	pod_rec_clear(&nr);
-	return -ENOMEM;
-}
-
-/* Pod annotations as weir_kv: the event's if it carries any, else the remembered ones. */
-static int pod_kv(struct weir_nri *w, const Nri__PodSandbox *pod, struct weir_kv **kv, size_t *n,
-		  const struct weir_kv **view)
-{
-	struct pod_rec *r;
-	struct weir_kv *a;
-
-	*kv = NULL;
-	*n = 0;
-	*view = NULL;
-	if (pod->n_annotations) {
-		a = calloc(pod->n_annotations, sizeof(*a));
-		if (!a)
-			return -ENOMEM;
-		for (size_t i = 0; i < pod->n_annotations; i++) {
-			a[i].key = pod->annotations[i]->key;
-			a[i].value = pod->annotations[i]->value;
-		}
-		*kv = a;
-		*view = a;
-		*n = pod->n_annotations;
-		return 0;
-	}
-	r = pod_find(w, pod->id);
-	if (r) {
-		*view = r->ann;
-		*n = r->nann;
-	}
-	return 0;
-}
-
-static int ctr_kv(const Nri__Container *ctr, struct weir_kv **kv)
-{
-	struct weir_kv *a;
-
-	*kv = NULL;
-	if (!ctr->n_annotations)
-		return 0;
-	a = calloc(ctr->n_annotations, sizeof(*a));
-	if (!a)
-		return -ENOMEM;
-	for (size_t i = 0; i < ctr->n_annotations; i++) {
-		a[i].key = ctr->annotations[i]->key;
-		a[i].value = ctr->annotations[i]->value;
-	}
-	*kv = a;
-	return 0;
-}
-
-/* Effective weir annotations of a container (free *out). */
-static int resolve(struct weir_nri *w, const Nri__PodSandbox *pod, const Nri__Container *ctr,
-		   struct weir_kv **out, size_t *nout, struct weir_error *err)
-{
-	_cleanup_free_ struct weir_kv *pkv = NULL, *ckv = NULL;
-	const struct weir_kv *pview;
-	size_t npod;
-	int r;
-
-	r = pod_kv(w, pod, &pkv, &npod, &pview);
-	if (!r && ctr)
-		r = ctr_kv(ctr, &ckv);
-	if (r)
-		return weir_error_set(err, r, "weir: out of memory");
-	return weir_annotations_resolve(pview, npod, ckv, ctr ? ctr->n_annotations : 0,
-					ctr ? ctr->name : NULL, out, nout, err);
-}
-
-/* The annotation a resolved entry came from: "egress.weir.io/container.app" for the
- * "egress.weir.io" it resolved to (resolution keeps the inputs' value strings). */
-static const char *origin_key(const struct weir_kv *e, const struct weir_kv *pod, size_t npod,
-			      const struct weir_kv *ctr, size_t nctr)
-{
-	for (size_t i = 0; i < nctr; i++)
-		if (ctr[i].value == e->value)
-			return ctr[i].key;
-	for (size_t i = 0; i < npod; i++)
-		if (pod[i].value == e->value)
-			return pod[i].key;
-	return e->key;
-}
-
-/* Resolve and validate a pod's (ctr NULL) or a container's effective weir annotations. A bad
- * one is reported under the key the user wrote. */
-static int check_effective(struct weir_nri *w, const Nri__PodSandbox *pod,
-			   const Nri__Container *ctr, struct weir_error *err)
-{
-	_cleanup_free_ struct weir_kv *pkv = NULL, *ckv = NULL, *kv = NULL;
-	const struct weir_kv *pview;
-	size_t npod, nctr = ctr ? ctr->n_annotations : 0, n = 0;
-	int r;
-
-	r = pod_kv(w, pod, &pkv, &npod, &pview);
-	if (!r && ctr)
-		r = ctr_kv(ctr, &ckv);
-	if (r)
-		return weir_error_set(err, r, "weir: out of memory");
-	r = weir_annotations_resolve(pview, npod, ckv, nctr, ctr ? ctr->name : NULL, &kv, &n, err);
-	if (r || !n)
-		return r;
-	r = weir_annotations_check(w->ctx, kv, n, err);
-	for (size_t i = 0; r && i < n; i++) {
-		size_t klen = strlen(kv[i].key);
-		const char *orig;
-		char msg[WEIR_ERROR_MAX];
-
-		if (strncmp(err->msg, kv[i].key, klen) || err->msg[klen] != ':')
-			continue;
-		orig = origin_key(&kv[i], pview, npod, ckv, nctr);
-		if (strcmp(orig, kv[i].key)) {
-			snprintf(msg, sizeof(msg), "%s%s", orig, err->msg + klen);
-			memcpy(err->msg, msg, sizeof(msg));
-		}
-		break;
-	}
-	return r;
-}
-
-static int attach(struct weir_nri *w, const Nri__PodSandbox *pod, const Nri__Container *ctr,
-		  struct weir_error *err)
-{
-	_cleanup_free_ struct weir_kv *kv = NULL;
-	struct pod_rec *r = pod_find(w, pod->id && *pod->id ? pod->id : ctr->pod_sandbox_id);
-	char cg[4096];
-	struct weir_container c = {0};
-	size_t n = 0;
-	int rc;
-
-	rc = resolve(w, pod, ctr, &kv, &n, err);
-	if (rc)
-		return weir_error_prefix(err, "container %s", ctr->name);
-	if (!n) {
-		nri_debug("container %s (%s): no weir annotations, nothing to attach", ctr->id,
-			  ctr->name);
-		return 0;
-	}
-	c.id = ctr->id;
-	c.name = ctr->name;
-	c.pod_uid = pod->uid && *pod->uid ? pod->uid : r ? r->uid : NULL;
-	c.pod_name = pod->name && *pod->name ? pod->name : r ? r->name : NULL;
-	c.pod_namespace = pod->namespace_ && *pod->namespace_ ? pod->namespace_ : r ? r->ns : NULL;
-	c.source = "nri";
-	c.pid = (pid_t)ctr->pid;
-	c.annotations = kv;
-	c.n_annotations = n;
-	/* The pid's own cgroup is the truth whatever the cgroup driver. cgroupsPath is the
-	 * fallback: when the event carries no pid, or when weir-nri runs in a cgroup namespace of
-	 * its own (a DaemonSet), where /proc/<pid>/cgroup shows "/.." paths. */
-	if (c.pid > 0 && !weir_cgroup_of_pid(c.pid, cg, sizeof(cg)))
-		c.cgroup_path = cg;
-	else if (ctr->linux && w->cgroot[0] &&
-		 !weir_nri_cgroup_dir(ctr->linux->cgroups_path, w->cgroot, cg, sizeof(cg)) &&
-		 access(cg, F_OK) == 0)
-		c.cgroup_path = cg;
-	if (!c.pid && !c.cgroup_path)
-		return weir_error_set(
-			err, -ESRCH,
-			"weir: container %s (%s): neither a pid nor a cgroup to attach "
-			"to (cgroupsPath \"%s\")",
-			ctr->name, ctr->id, ctr->linux ? ctr->linux->cgroups_path : "");
-	rc = weir_endpoint_attach(w->ctx, &c, err);
-	if (rc)
-		return rc;
-	nri_info("attached container %s (%s) of pod %s/%s, pid %d, cgroup %s", ctr->id, ctr->name,
-		 c.pod_namespace ? c.pod_namespace : "", c.pod_name ? c.pod_name : "", (int)c.pid,
-		 c.cgroup_path ? c.cgroup_path : "(from pid)");
-	return 0;
-}
-
-static int detach(struct weir_nri *w, const Nri__Container *ctr, const char *when)
-{
-	struct weir_error err = {0};
-	int rc;
-
-	struct json_object *rec = NULL;
-
-	if (!ctr->id || !*ctr->id)
-		return 0;
-	/* most containers are no endpoint, and StopContainer already detached at RemoveContainer */
-	rc = weir_record_load(w->ctx, ctr->id, &rec, &err);
-	if (!rc) {
-		rc = strcmp(weir_json_str(rec, "state") ?: "", "running") ? -ENOENT : 0;
-		json_object_put(rec);
-	}
-	if (rc == -ENOENT)
-		return 0;
-	rc = weir_endpoint_detach(w->ctx, ctr->id, &err);
-	if (rc == -ENOENT)
-		return 0;
-	if (rc)
-		nri_warn("%s: detach container %s (%s): %s", when, ctr->id, ctr->name,
-			 err.msg[0] ? err.msg : strerror(-rc));
-	else
-		nri_info("detached container %s (%s)", ctr->id, ctr->name);
-	/* a failed detach must not fail the runtime's stop or remove: weir gc finishes it */
-	return 0;
-}
-
-static int h_run_pod(void *u, const Nri__PodSandbox *pod, struct weir_error *err)
-{
-	struct weir_nri *w = u;
-	int rc;
-
-	rc = pod_remember(w, pod);
-	if (rc)
-		return weir_error_set(err, rc, "weir: out of memory");
-	rc = check_effective(w, pod, NULL, err);
-	if (rc) {
-		weir_error_prefix(err, "weir: pod %s/%s", pod->namespace_, pod->name);
-		pod_forget(w, pod->id);
-	}
-	return rc;
-}
-
-static int h_stop_pod(void *u, const Nri__PodSandbox *pod, struct weir_error *err)
-{
-	/* the pod's containers got StopContainer first; nothing is attached to the sandbox */
-	nri_debug("pod %s (%s/%s) stopped", pod->id, pod->namespace_, pod->name);
-	return 0;
-}
-
-static int h_remove_pod(void *u, const Nri__PodSandbox *pod, struct weir_error *err)
-{
-	pod_forget(u, pod->id);
-	return 0;
-}
-
-static int h_create_container(void *u, const Nri__PodSandbox *pod, const Nri__Container *ctr,
-			      struct weir_error *err)
-{
-	struct weir_nri *w = u;
-	int rc;
-
-	if (pod->n_annotations)
-		pod_remember(w, pod);
-	rc = check_effective(w, pod, ctr, err);
-	if (rc)
-		weir_error_prefix(err, "weir: container %s in pod %s/%s", ctr->name,
-				  pod->namespace_, pod->name);
-	return rc;
-}
-
-static int h_start_container(void *u, const Nri__PodSandbox *pod, const Nri__Container *ctr,
-			     struct weir_error *err)
-{
-	struct weir_nri *w = u;
-	int rc;
-
-	rc = attach(w, pod, ctr, err);
-	if (rc && strncmp(err->msg, "weir:", 5))
-		weir_error_prefix(err, "weir: container %s in pod %s/%s", ctr->name,
-				  pod->namespace_, pod->name);
-	return rc;
-}
-
-static int h_stop_container(void *u, const Nri__PodSandbox *pod, const Nri__Container *ctr,
-			    struct weir_error *err)
-{
-	return detach(u, ctr, "StopContainer");
-}
-
-static int h_remove_container(void *u, const Nri__PodSandbox *pod, const Nri__Container *ctr,
-			      struct weir_error *err)
-{
-	return detach(u, ctr, "RemoveContainer");
-}
-
-struct sync_gc {
-	struct weir_nri *w;
-	unsigned detached, failed;
-};
-
-/* An endpoint weir-nri made for a container the runtime no longer runs (it stopped or was
- * removed while weir-nri was away): detach it. Endpoints of other sources are not ours. */
-static int sync_gc_one(struct weir_ctx *ctx, const char *id, struct json_object *rec, void *arg)
-{
-	struct sync_gc *g = arg;
-	struct weir_error e = {0};
-
-	if (strcmp(weir_json_str(rec, "source") ?: "", "nri") ||
-	    strcmp(weir_json_str(rec, "state") ?: "", "running") || live_has(g->w, id))
-		return 0;
-	if (weir_endpoint_detach(ctx, id, &e)) {
-		g->failed++;
-		nri_warn("synchronize: detach vanished container %s: %s", id,
-			 e.msg[0] ? e.msg : "failed");
-	} else {
-		g->detached++;
-		nri_info("synchronize: detached container %s: the runtime no longer runs it", id);
-	}
-	return 0;
-}
-
-static int h_synchronize(void *u, Nri__PodSandbox *const *pods, size_t npods,
-			 Nri__Container *const *ctrs, size_t nctrs, int more,
-			 struct weir_error *err)
-{
-	struct weir_nri *w = u;
-	size_t attached = 0, failed = 0;
-
-	if (!w->in_sync) {
-		w->gen++;
-		live_clear(w);
-	}
-	w->in_sync = more;
-	for (size_t i = 0; i < npods; i++)
-		if (pod_remember(w, pods[i]))
-			return weir_error_set(err, -ENOMEM, "weir: out of memory");
-	for (size_t i = 0; i < nctrs; i++) {
-		const Nri__Container *c = ctrs[i];
-		struct pod_rec *r = pod_find(w, c->pod_sandbox_id);
-		Nri__PodSandbox pod = NRI__PKG__API__V1ALPHA1__POD_SANDBOX__INIT;
-		struct weir_error e = {0};
-
-		if (c->state != NRI__PKG__API__V1ALPHA1__CONTAINER_STATE__CONTAINER_STOPPED &&
-		    c->id && *c->id && live_add(w, c->id))
-			return weir_error_set(err, -ENOMEM, "weir: out of memory");
-		if (c->state != NRI__PKG__API__V1ALPHA1__CONTAINER_STATE__CONTAINER_RUNNING)
-			continue;
-		for (size_t j = 0; j < npods; j++)
-			if (!strcmp(pods[j]->id, c->pod_sandbox_id))
-				pod = *pods[j];
-		if (!pod.id[0] && r)
-			pod.id = r->id; /* annotations come from the record */
-		if (attach(w, &pod, c, &e)) {
-			failed++;
-			nri_warn("synchronize: container %s (%s): %s", c->id, c->name, e.msg);
-		} else {
-			attached++;
-		}
-	}
-	if (!more) {
-		struct sync_gc g = {.w = w};
-
-		weir_records_foreach(w->ctx, sync_gc_one, &g);
-		live_clear(w);
-		if (g.detached || g.failed)
-			nri_info("synchronize: %u endpoints of vanished containers detached, %u "
-				 "failed",
-				 g.detached, g.failed);
-		/* pods removed while we were away */
-		for (size_t i = 0; i < w->npods;) {
-			if (w->pods[i].gen != w->gen) {
-				nri_debug("forgetting pod %s: gone from the runtime",
-					  w->pods[i].id);
-				pod_forget(w, w->pods[i].id);
-			} else {
-				i++;
-			}
-		}
-	}
-	nri_info("synchronize: %zu pods, %zu containers, %zu attach calls ok, %zu failed%s", npods,
-		 nctrs, attached, failed, more ? " (more to come)" : "");
-	/* a container that cannot be (re)attached is logged; refusing the sync would only get
-	 * weir dropped by the runtime and stop enforcement for new containers too */
-	return 0;
-}
-
-static void h_disconnected(void *u)
-{
-	struct weir_nri *w = u;
-
-	w->in_sync = 0;
-}
-
-const struct nri_handlers weir_nri_handlers = {
-	.synchronize = h_synchronize,
-	.run_pod = h_run_pod,
-	.stop_pod = h_stop_pod,
-	.remove_pod = h_remove_pod,
-	.create_container = h_create_container,
-	.start_container = h_start_container,
-	.stop_container = h_stop_container,
-	.remove_container = h_remove_container,
-	.disconnected = h_disconnected,
-};

@@ -14,16 +14,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "handlers.h"
 #include "nri_log.h"
 #include "plugin.h"
-#include "weir.h"
+#include "libweir.h"
 #include "events.h"
 #include "httpd.h"
-
-#ifndef WEIR_VERSION
-#define WEIR_VERSION "0.1.0"
-#endif
 
 static struct nri_plugin *the_plugin;
 static volatile sig_atomic_t stopping;
@@ -36,8 +33,8 @@ static void on_signal(int sig)
 }
 
 /*
- * The flow log: flow and denial events as JSON lines on standard output, read from the ring
- * buffer by a thread of its own (with its own context), so the NRI event loop never waits
+ * The flow log: flow, denial and guard events as JSON lines on standard output, read from the
+ * ring buffers by a thread of its own (with its own context), so the NRI event loop never waits
  * for it and it never waits for the NRI event loop.
  */
 struct flow_log {
@@ -67,7 +64,8 @@ static void *flow_log_main(void *arg)
 			nri_error("flow log: %s", err.msg);
 			return NULL;
 		}
-		if (weir_events_follow(ctx, NULL, print_flow, NULL, &stopping, &err)) {
+		if (weir_events_follow_kinds(ctx, WEIR_EVENTS_FLOWS | WEIR_EVENTS_GUARDS, NULL,
+					     print_flow, NULL, &stopping, &err)) {
 			nri_debug("flow log: %s; retrying", err.msg);
 			weir_ctx_close(ctx);
 			ctx = NULL;
@@ -80,6 +78,15 @@ static void *flow_log_main(void *arg)
 }
 
 /* One weir-nri per node: a second one would register too and attach every container twice. */
+/* A metrics port below 1024 needs CAP_NET_BIND_SERVICE after the drop of capabilities. */
+static const cap_value_t *metrics_bind_cap(const char *addr)
+{
+	static const cap_value_t bind = CAP_NET_BIND_SERVICE;
+	const char *colon = addr ? strrchr(addr, ':') : NULL;
+
+	return colon && atoi(colon + 1) > 0 && atoi(colon + 1) < 1024 ? &bind : NULL;
+}
+
 static int instance_lock(struct weir_ctx *ctx, struct weir_error *err)
 {
 	int fd = weir_ctx_lock(ctx, "weir-nri.lock", false, err);
@@ -102,12 +109,14 @@ static void usage(FILE *f)
 		"  -n, --name NAME         plugin name (default \"weir\"; [A-Za-z0-9_.+-])\n"
 		"  -i, --idx IDX           plugin index, two digits (default \"10\")\n"
 		"  -c, --config FILE       weir node configuration (default: libweir's default)\n"
-		"  -l, --log-level LEVEL   debug, info, warn or error (default info)\n"
+		"  -l, --log-level LEVEL   debug, info, warn or error (default: the "
+		"configuration's\n"
+		"                          log_level, else info)\n"
 		"  -f, --log-format FMT    text or json (default text)\n"
 		"  -m, --metrics-listen ADDR  serve Prometheus /metrics on ADDR (e.g. "
 		"127.0.0.1:9464)\n"
-		"      --flow-log          flow and denial events as JSON lines on standard "
-		"output\n"
+		"      --flow-log          flow, denial and security guard events as JSON lines "
+		"on standard output\n"
 		"  -h, --help              show this help\n"
 		"  -V, --version           show the version\n"
 		"\n"
@@ -133,10 +142,9 @@ int main(int argc, char **argv)
 		{0},
 	};
 	struct nri_plugin_config cfg = {.fd = -1, .name = "weir", .idx = "10"};
-	enum weir_log_level level = WEIR_LOG_INFO;
-	enum weir_log_format format = WEIR_LOG_TEXT;
 	const char *config = NULL, *env;
 	struct weir_error err = {0};
+	const cap_value_t *bind_cap;
 	struct weir_ctx *ctx = NULL;
 	struct weir_nri *w = NULL;
 	struct sigaction sa = {0};
@@ -147,6 +155,8 @@ int main(int argc, char **argv)
 	bool flows = false;
 	int c, rc, lock;
 
+	/* the node config's log_level applies unless --log-level is given */
+	weir_log_init("weir-nri", WEIR_LOG_INFO, WEIR_LOG_TEXT);
 	while ((c = getopt_long(argc, argv, "s:n:i:c:l:f:m:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -162,22 +172,12 @@ int main(int argc, char **argv)
 			config = optarg;
 			break;
 		case 'l':
-			if (weir_log_parse_level(optarg, &level)) {
-				fprintf(stderr,
-					"weir-nri: invalid --log-level \"%s\": expected debug, "
-					"info, warn or error\n",
-					optarg);
+			if (weir_log_level_option(optarg))
 				return 2;
-			}
 			break;
 		case 'f':
-			if (weir_log_parse_format(optarg, &format)) {
-				fprintf(stderr,
-					"weir-nri: invalid --log-format \"%s\": expected text "
-					"or json\n",
-					optarg);
+			if (weir_log_format_option(optarg))
 				return 2;
-			}
 			break;
 		case 'm':
 			metrics_addr = optarg;
@@ -189,7 +189,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case 'V':
-			printf("weir-nri %s\n", WEIR_VERSION);
+			weir_version_print("weir-nri");
 			return 0;
 		default:
 			usage(stderr);
@@ -197,11 +197,10 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "weir-nri: unexpected argument \"%s\"\n", argv[optind]);
+		nri_error("unexpected argument %s", WEIR_Q(argv[optind]));
 		usage(stderr);
 		return 2;
 	}
-	weir_log_init("weir-nri", level, format);
 
 	/* launched by the runtime (docs/nri-protocol.md §7) */
 	env = getenv("NRI_PLUGIN_SOCKET");
@@ -210,8 +209,8 @@ int main(int argc, char **argv)
 		long fd = strtol(env, &end, 10);
 
 		if (*end || fd < 0 || fd > 1024) {
-			nri_error("invalid NRI_PLUGIN_SOCKET \"%s\": expected a file descriptor",
-				  env);
+			nri_error("invalid NRI_PLUGIN_SOCKET %s: expected a file descriptor",
+				  WEIR_Q(env));
 			return 2;
 		}
 		cfg.fd = (int)fd;
@@ -236,6 +235,14 @@ int main(int argc, char **argv)
 		weir_ctx_close(ctx);
 		return 1;
 	}
+	/* before any thread starts (capabilities are per thread) and any message is read */
+	bind_cap = metrics_bind_cap(metrics_addr);
+	rc = weir_caps_restrict(ctx, true, bind_cap, bind_cap ? 1 : 0, &err);
+	if (rc) {
+		nri_error("%s", err.msg);
+		weir_ctx_close(ctx);
+		return 1;
+	}
 	/* the metrics server reads the maps from its own thread: it gets its own context */
 	if (metrics_addr) {
 		rc = weir_ctx_open(&metrics_ctx, config, &err);
@@ -249,7 +256,7 @@ int main(int argc, char **argv)
 		}
 		nri_info("serving metrics on %s", metrics_addr);
 	}
-	rc = weir_nri_new(&w, ctx);
+	rc = weir_nri_new(&w, &weir_nri_libweir_ops, ctx);
 	if (!rc)
 		rc = nri_plugin_new(&the_plugin, &cfg, &weir_nri_handlers, w, &err);
 	if (rc) {
@@ -273,7 +280,11 @@ int main(int argc, char **argv)
 			nri_error("cannot start the flow log thread");
 	}
 
-	nri_info("weir-nri %s starting: events 0x%x", WEIR_VERSION, nri_plugin_events(the_plugin));
+	nri_info("weir-nri %s starting: events 0x%x", weir_version(),
+		 nri_plugin_events(the_plugin));
+	/* Before the first connection: a StartContainer must never wait for the verifier (on
+	 * failure, each Configure and each attach try again). */
+	weir_nri_load(w);
 	rc = nri_plugin_run(the_plugin);
 	stopping = 1;
 	if (flow_log.started)

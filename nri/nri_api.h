@@ -15,6 +15,7 @@ typedef Nri__Pkg__Api__V1alpha1__LinuxPodSandbox Nri__LinuxPodSandbox;
 typedef Nri__Pkg__Api__V1alpha1__Container Nri__Container;
 typedef Nri__Pkg__Api__V1alpha1__LinuxContainer Nri__LinuxContainer;
 typedef Nri__Pkg__Api__V1alpha1__LinuxNamespace Nri__LinuxNamespace;
+typedef Nri__Pkg__Api__V1alpha1__TextEntry Nri__TextEntry;
 
 #define NRI_SERVICE_RUNTIME "nri.pkg.api.v1alpha1.Runtime"
 #define NRI_SERVICE_PLUGIN  "nri.pkg.api.v1alpha1.Plugin"

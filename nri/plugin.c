@@ -79,22 +79,6 @@ static uint64_t now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-/* libweir's weir_error_set() is not required here: the plugin core links without libweir. */
-static int set_err(struct weir_error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int set_err(struct weir_error *err, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err) {
-		err->code = code;
-		va_start(ap, fmt);
-		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 static void set_drop(struct nri_plugin *p, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static void set_drop(struct nri_plugin *p, const char *fmt, ...)
@@ -113,20 +97,21 @@ int nri_check_name(const char *name, struct weir_error *err)
 	size_t n;
 
 	if (!name || !*name)
-		return set_err(err, -EINVAL, "invalid plugin name: empty");
+		return weir_error_set(err, -EINVAL, "invalid plugin name: empty");
 	n = strlen(name);
 	if (n > 128)
-		return set_err(err, -EINVAL, "invalid plugin name: longer than 128 characters");
+		return weir_error_set(err, -EINVAL,
+				      "invalid plugin name: longer than 128 characters");
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];
 
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		    c == '_' || c == '.' || c == '+' || c == '-')
 			continue;
-		return set_err(err, -EINVAL,
-			       "invalid plugin name \"%s\": character %zu is not one of "
-			       "[A-Za-z0-9_.+-]",
-			       name, i + 1);
+		return weir_error_set(err, -EINVAL,
+				      "invalid plugin name %s: character %zu is not one of "
+				      "[A-Za-z0-9_.+-]",
+				      WEIR_Q(name), i + 1);
 	}
 	return 0;
 }
@@ -135,9 +120,10 @@ int nri_check_index(const char *idx, struct weir_error *err)
 {
 	if (!idx || strlen(idx) != 2 || idx[0] < '0' || idx[0] > '9' || idx[1] < '0' ||
 	    idx[1] > '9')
-		return set_err(err, -EINVAL,
-			       "invalid plugin index \"%s\": must be exactly two digits, 00 to 99",
-			       idx ? idx : "");
+		return weir_error_set(
+			err, -EINVAL,
+			"invalid plugin index %s: must be exactly two digits, 00 to 99",
+			WEIR_Q(idx));
 	return 0;
 }
 
@@ -219,6 +205,25 @@ static const char *event_name(int ev)
 	return names[ev];
 }
 
+/*
+ * A request answered after the runtime's timeout gets the plugin dropped, and the container
+ * started without it: say so from half the budget on, while there is time to look.
+ */
+static void check_budget(const struct nri_plugin *p, const char *what, uint64_t us)
+{
+	uint64_t ms = us / 1000;
+
+	if (ms >= p->request_timeout_ms)
+		nri_warn("%s took %" PRIu64 " ms, past the runtime's request timeout of %" PRIu64
+			 " ms: it drops this plugin and goes on without it",
+			 what, ms, p->request_timeout_ms);
+	else if (ms >= p->request_timeout_ms / 2)
+		nri_warn("%s took %" PRIu64
+			 " ms, over half the runtime's request timeout of %" PRIu64
+			 " ms (past it, the runtime drops this plugin)",
+			 what, ms, p->request_timeout_ms);
+}
+
 typedef int (*pod_fn)(void *u, const Nri__PodSandbox *pod, struct weir_error *err);
 typedef int (*ctr_fn)(void *u, const Nri__PodSandbox *pod, const Nri__Container *ctr,
 		      struct weir_error *err);
@@ -265,27 +270,25 @@ static void dispatch(struct nri_plugin *p, int ev, const Nri__PodSandbox *pod,
 	if (!ctr)
 		ctr = &empty_ctr;
 	if (!pf && !cf) {
-		nri_debug("%s pod %s ctr %s: not subscribed, ignored", event_name(ev), pod->id,
-			  ctr->id);
+		nri_debug("%s pod %s ctr %s: not subscribed, ignored", event_name(ev),
+			  WEIR_QN(pod->id), WEIR_QN(ctr->id));
 		return;
 	}
-	nri_debug("%s pod %s (%s/%s) ctr %s (%s) pid %" PRIu32, event_name(ev), pod->id,
-		  pod->namespace_, pod->name, ctr->id, ctr->name, cf ? ctr->pid : pod->pid);
+	nri_debug("%s pod %s (%s/%s) ctr %s (%s) pid %" PRIu32, event_name(ev), WEIR_QN(pod->id),
+		  WEIR_QN(pod->namespace_), WEIR_QN(pod->name), WEIR_QN(ctr->id),
+		  WEIR_QN(ctr->name), cf ? ctr->pid : pod->pid);
 	t0 = now_us();
 	rc = pf ? pf(p->u, pod, &err) : cf(p->u, pod, ctr, &err);
 	dt = now_us() - t0;
-	nri_debug("%s pod %s ctr %s handled in %" PRIu64 " us", event_name(ev), pod->id, ctr->id,
-		  dt);
-	dt /= 1000;
-	if (dt >= p->request_timeout_ms)
-		nri_warn("%s pod %s ctr %s took %" PRIu64 " ms, the runtime's request timeout is "
-			 "%" PRIu64 " ms: it will drop this plugin",
-			 event_name(ev), pod->id, ctr->id, dt, p->request_timeout_ms);
+	nri_debug("%s pod %s ctr %s handled in %" PRIu64 " us", event_name(ev), WEIR_QN(pod->id),
+		  WEIR_QN(ctr->id), dt);
+	check_budget(p, event_name(ev), dt);
 	if (rc) {
 		if (!err.msg[0])
-			snprintf(err.msg, sizeof(err.msg), "weir: %s failed: %s", event_name(ev),
-				 strerror(rc < 0 ? -rc : EIO));
-		nri_warn("%s pod %s ctr %s refused: %s", event_name(ev), pod->id, ctr->id, err.msg);
+			weir_error_set(&err, rc, "weir: %s failed: %s", event_name(ev),
+				       strerror(rc < 0 ? -rc : EIO));
+		nri_warn("%s pod %s ctr %s refused: %s", event_name(ev), WEIR_QN(pod->id),
+			 WEIR_QN(ctr->id), err.msg);
 		ttrpc_reply_error(rep, TTRPC_UNKNOWN, "%s", err.msg);
 	}
 }
@@ -332,6 +335,7 @@ static void serve_synchronize(void *u, const struct ttrpc_call_info *ci, const u
 	Nri__Pkg__Api__V1alpha1__SynchronizeResponse resp =
 		NRI__PKG__API__V1ALPHA1__SYNCHRONIZE_RESPONSE__INIT;
 	struct weir_error err = {0};
+	uint64_t t0;
 	int rc = 0;
 
 	req = nri__pkg__api__v1alpha1__synchronize_request__unpack(NULL, len, data);
@@ -345,15 +349,19 @@ static void serve_synchronize(void *u, const struct ttrpc_call_info *ci, const u
 	p->sync_ctrs += req->n_containers;
 	nri_debug("Synchronize chunk %zu: %zu pods, %zu containers, more=%d", p->sync_chunks,
 		  req->n_pods, req->n_containers, req->more);
+	t0 = now_us();
 	if (p->h->synchronize)
 		rc = p->h->synchronize(p->u, req->pods, req->n_pods, req->containers,
 				       req->n_containers, req->more, &err);
+	t0 = now_us() - t0;
+	nri_debug("Synchronize chunk %zu handled in %" PRIu64 " us", p->sync_chunks, t0);
+	check_budget(p, "Synchronize", t0);
 	/* a chunk with more=true must get no updates and more=true: echo `more` */
 	resp.more = req->more;
 	if (rc) {
 		if (!err.msg[0])
-			snprintf(err.msg, sizeof(err.msg), "weir: synchronize failed: %s",
-				 strerror(rc < 0 ? -rc : EIO));
+			weir_error_set(&err, rc, "weir: synchronize failed: %s",
+				       strerror(rc < 0 ? -rc : EIO));
 		nri_error("Synchronize failed: %s", err.msg);
 		ttrpc_reply_error(rep, TTRPC_UNKNOWN, "%s", err.msg);
 	} else {
@@ -642,7 +650,7 @@ int nri_plugin_new(struct nri_plugin **pp, const struct nri_plugin_config *cfg,
 		return rc;
 	p = calloc(1, sizeof(*p));
 	if (!p)
-		return set_err(err, -ENOMEM, "out of memory");
+		return weir_error_set(err, -ENOMEM, "out of memory");
 	p->cfg = *cfg;
 	p->h = h;
 	p->u = u;
@@ -650,9 +658,10 @@ int nri_plugin_new(struct nri_plugin **pp, const struct nri_plugin_config *cfg,
 	p->wake[0] = p->wake[1] = -1;
 	p->events = cfg->events ? cfg->events : nri_handlers_events(h);
 	if (!p->events || (p->events & ~NRI_EV_MASK_PORTABLE)) {
-		rc = set_err(err, -EINVAL,
-			     "invalid event mask 0x%" PRIx32 ": must be non-zero and within 0x%x",
-			     p->events, NRI_EV_MASK_PORTABLE);
+		rc = weir_error_set(err, -EINVAL,
+				    "invalid event mask 0x%" PRIx32
+				    ": must be non-zero and within 0x%x",
+				    p->events, NRI_EV_MASK_PORTABLE);
 		goto fail;
 	}
 	if (!p->cfg.backoff_min_ms)
@@ -672,20 +681,20 @@ int nri_plugin_new(struct nri_plugin **pp, const struct nri_plugin_config *cfg,
 	p->name = strdup(cfg->name);
 	p->idx = strdup(cfg->idx);
 	if (!p->socket_path || !p->name || !p->idx) {
-		rc = set_err(err, -ENOMEM, "out of memory");
+		rc = weir_error_set(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
 	if (!p->fd_given) {
 		struct sockaddr_un sa;
 
 		if (strlen(p->socket_path) >= sizeof(sa.sun_path)) {
-			rc = set_err(err, -ENAMETOOLONG, "socket path %s is too long",
-				     p->socket_path);
+			rc = weir_error_set(err, -ENAMETOOLONG, "socket path %s is too long",
+					    p->socket_path);
 			goto fail;
 		}
 	}
 	if (pipe2(p->wake, O_NONBLOCK | O_CLOEXEC) < 0) {
-		rc = set_err(err, -errno, "pipe: %s", strerror(errno));
+		rc = weir_error_set(err, -errno, "pipe: %s", strerror(errno));
 		goto fail;
 	}
 	nri_mux_init(&p->mux, on_data, p);

@@ -10,12 +10,7 @@
 #include "nri_log.h"
 #include "ttrpc.h"
 #include "ttrpc.pb-c.h"
-
-static void freep(void *p)
-{
-	free(*(void **)p);
-}
-#define _cleanup_free_ __attribute__((cleanup(freep)))
+#include "util.h"
 
 static void request_freep(Ttrpc__Request **r)
 {
@@ -173,6 +168,7 @@ int ttrpc_encode_response(int code, const char *msg, const uint8_t *payload, siz
 
 void ttrpc_reply_error(struct ttrpc_reply *rep, int code, const char *fmt, ...)
 {
+	char raw[TTRPC_MSG_MAX];
 	va_list ap;
 
 	free(rep->payload);
@@ -180,8 +176,10 @@ void ttrpc_reply_error(struct ttrpc_reply *rep, int code, const char *fmt, ...)
 	rep->payload_len = 0;
 	rep->code = code;
 	va_start(ap, fmt);
-	vsnprintf(rep->msg, sizeof(rep->msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* google.rpc.Status.message is a protobuf string: it must be UTF-8 */
+	weir_quote(rep->msg, sizeof(rep->msg), raw, SIZE_MAX, 0, WEIR_QUOTE_NONE);
 }
 
 void ttrpc_reply_message(struct ttrpc_reply *rep, const ProtobufCMessage *msg)
