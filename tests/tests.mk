@@ -7,13 +7,20 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(filter-out tests/uni
 BPF_TESTS := $(patsubst tests/bpf/%.c,$(OUTPUT)/tests/%,$(wildcard tests/bpf/test_*.c))
 ALL_CMOCKA := $(UNIT_TESTS) $(BPF_TESTS) $(NRI_UNIT_TESTS)
 
-$(OUTPUT)/tests/test_%: tests/unit/test_%.c $(LIBWEIR) | $(OUTPUT)/tests
+# Test helpers shared by the unit tests and the fuzzers (tests/fuzz).
+TEST_LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard tests/lib/*.c))
+$(TEST_LIB_OBJS): $(OUTPUT)/%.o: %.c $(wildcard tests/lib/*.h) $(SKELS) | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/lib -c $< -o $@
+
+$(OUTPUT)/tests/test_%: tests/unit/test_%.c $(LIBWEIR) $(TEST_LIB_OBJS) | $(OUTPUT)/tests
 	$(call msg,CC-TEST,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $< $(LIBWEIR) -lcmocka $(LDLIBS) -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -Ishared/node -Itests/lib $< $(TEST_LIB_OBJS) $(LIBWEIR) -lcmocka $(LDLIBS) -o $@
 
 $(OUTPUT)/tests/test_%: tests/bpf/test_%.c $(LIBWEIR) $(SKELS) | $(OUTPUT)/tests
 	$(call msg,CC-TEST,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $< $(LIBWEIR) -lcmocka $(LDLIBS) -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -Ishared/node $< $(LIBWEIR) -lcmocka $(LDLIBS) -o $@
 
 $(OUTPUT)/tests/%.t: $(OUTPUT)/tests/%
 	$(Q)printf '#!/bin/sh\nCMOCKA_MESSAGE_OUTPUT=TAP exec "$$(dirname "$$0")/%s"\n' $* > $@
@@ -26,3 +33,20 @@ test-build: all $(ALL_CMOCKA) $(addsuffix .t,$(ALL_CMOCKA)) $(TEST_TOOLS)
 
 unit: test-build
 	tests/run unit
+
+-include tests/fuzz/fuzz.mk
+
+# ASan + UBSan build of everything (.output-asan): every report is fatal (no recovery), so a
+# suite that passes with it is clean. tests/sanitize/run builds it and runs the suites on it.
+ASAN_OUTPUT ?= .output-asan
+ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+
+.PHONY: asan-build asan-test valgrind-test
+asan-build:
+	$(MAKE) OUTPUT=$(ASAN_OUTPUT) CFLAGS="$(ASAN_CFLAGS)" test-build
+
+asan-test: asan-build
+	tests/sanitize/run -o $(ASAN_OUTPUT)
+
+valgrind-test: test-build
+	tests/sanitize/valgrind -o $(OUTPUT)

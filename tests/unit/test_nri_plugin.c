@@ -85,8 +85,11 @@ static int h_create(void *u, const Nri__PodSandbox *pod, const Nri__Container *c
 	((struct rec *)u)->create++;
 	note(u, pod, ctr);
 	for (size_t i = 0; i < ctr->n_annotations; i++) {
-		if (!strcmp(ctr->annotations[i]->key, "egress.weir.io") &&
-		    !strcmp(ctr->annotations[i]->value, "bogus")) {
+		const ProtobufCBinaryData *k = &ctr->annotations[i]->key,
+					  *v = &ctr->annotations[i]->value;
+
+		if (k->len == 14 && !memcmp(k->data, "egress.weir.io", 14) && v->len == 5 &&
+		    !memcmp(v->data, "bogus", 5)) {
 			err->code = -EINVAL;
 			snprintf(err->msg, sizeof(err->msg),
 				 "weir: annotation \"egress.weir.io\": bad token \"bogus\"");
@@ -412,15 +415,18 @@ static void rt_sync(struct rt *r, struct nri_plugin *p, Nri__PodSandbox **pods, 
 
 /* ---- test data ---- */
 
-static Nri__Pkg__Api__V1alpha1__PodSandbox__AnnotationsEntry pod_ann = {
-	PROTOBUF_C_MESSAGE_INIT(
-		&nri__pkg__api__v1alpha1__pod_sandbox__annotations_entry__descriptor),
-	"egress.weir.io/pod", "allow any udp/53"};
-static Nri__Pkg__Api__V1alpha1__PodSandbox__AnnotationsEntry *pod_anns[] = {&pod_ann};
-static Nri__Pkg__Api__V1alpha1__Container__AnnotationsEntry bad_ann = {
-	PROTOBUF_C_MESSAGE_INIT(&nri__pkg__api__v1alpha1__container__annotations_entry__descriptor),
-	"egress.weir.io", "bogus"};
-static Nri__Pkg__Api__V1alpha1__Container__AnnotationsEntry *bad_anns[] = {&bad_ann};
+#define TEXT(s)                                                                                    \
+	{                                                                                          \
+		sizeof(s) - 1, (uint8_t *)(s)                                                      \
+	}
+static Nri__TextEntry pod_ann = {
+	PROTOBUF_C_MESSAGE_INIT(&nri__pkg__api__v1alpha1__text_entry__descriptor),
+	TEXT("egress.weir.io/pod"), TEXT("allow any udp/53")};
+static Nri__TextEntry *pod_anns[] = {&pod_ann};
+static Nri__TextEntry bad_ann = {
+	PROTOBUF_C_MESSAGE_INIT(&nri__pkg__api__v1alpha1__text_entry__descriptor),
+	TEXT("egress.weir.io"), TEXT("bogus")};
+static Nri__TextEntry *bad_anns[] = {&bad_ann};
 
 static void mk_pod(Nri__PodSandbox *pod, const char *id)
 {

@@ -178,7 +178,7 @@ static void on_done(void *u, uint32_t stream, int code, const char *msg, const u
 	done_stream = stream;
 	snprintf(done_msg, sizeof(done_msg), "%s", msg ? msg : "");
 	done_len = len;
-	if (len <= sizeof(done_payload))
+	if (len && len <= sizeof(done_payload)) /* payload is NULL when len is 0 */
 		memcpy(done_payload, payload, len);
 	if (u)
 		*(int *)u = (int)stream;
