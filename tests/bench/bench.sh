@@ -20,7 +20,6 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 OUT=${OUTPUT:-.output}
 HOOK=$ROOT/$OUT/bin/weir-hook
-WEIR=$ROOT/$OUT/bin/weir
 STARTS=30
 ROUNDS=3
 SECONDS_PER=4
@@ -40,6 +39,9 @@ bench_require_root bench
 
 TMP=$(mktemp -d /tmp/weir-bench.XXXXXX)
 PREFIX=weirbench$$
+# the benchmark's cgroups (/$PREFIX-*) are nowhere a runtime puts containers by default
+CONF=$TMP/weir.conf
+printf '{"endpoint_cgroups": ["/%s-*"]}\n' "$PREFIX" >"$CONF"
 CG2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
 cleanup() {
 	set +e
@@ -49,7 +51,7 @@ cleanup() {
 	[ -n "${SLEEPER:-}" ] && kill "$SLEEPER" 2>/dev/null
 	[ -n "${SERVER:-}" ] && kill "$SERVER" 2>/dev/null
 	[ -n "${SOCKPERF:-}" ] && kill "$SOCKPERF" 2>/dev/null
-	[ -f "$TMP/state-tp.json" ] && "$HOOK" poststop <"$TMP/state-tp.json" >/dev/null 2>&1
+	[ -f "$TMP/state-tp.json" ] && "$HOOK" --config "$CONF" poststop <"$TMP/state-tp.json" >/dev/null 2>&1
 	ip netns del "$PREFIX-c" 2>/dev/null
 	ip netns del "$PREFIX-s" 2>/dev/null
 	wait 2>/dev/null
@@ -68,14 +70,15 @@ chroot "$ROOTFS" /bin/busybox --install -s /bin
 make_bundle() { # DIR none|noop|weir
 	mkdir -p "$1"
 	(cd "$1" && runc spec)
-	jq --arg rootfs "$ROOTFS" --arg hook "$HOOK" --arg kind "$2" --arg cg "/$PREFIX-$(basename "$1")" '
+	jq --arg rootfs "$ROOTFS" --arg hook "$HOOK" --arg kind "$2" --arg cg "/$PREFIX-$(basename "$1")" \
+		--arg conf "$CONF" '
 		.process.terminal = false | .process.args = ["sleep", "1000"]
 		| .root = {path: $rootfs, readonly: true}
 		| .linux.cgroupsPath = $cg
 		| if $kind == "weir" then
 			.annotations = {"egress.weir.io": "allow 10.0.0.0/8 tcp/443; allow any udp/53; deny 10.9.0.0/16"}
-			| .hooks = {createRuntime: [{path: $hook, args: ["weir-hook", "createRuntime"]}],
-				    poststop: [{path: $hook, args: ["weir-hook", "poststop"]}]}
+			| .hooks = {createRuntime: [{path: $hook, args: ["weir-hook", "--config", $conf, "createRuntime"]}],
+				    poststop: [{path: $hook, args: ["weir-hook", "--config", $conf, "poststop"]}]}
 		  elif $kind == "noop" then
 			.hooks = {createRuntime: [{path: "/bin/true"}], poststop: [{path: "/bin/true"}]}
 		  else . end' "$1/config.json" >"$1/config.new"
@@ -128,7 +131,7 @@ command -v sockperf >/dev/null || apt-get install -y -q sockperf >/dev/null
 ip netns exec "$PREFIX-s" sockperf server --tcp -i 10.123.0.2 -p 11111 >/dev/null 2>&1 &
 SOCKPERF=$!
 mkdir -p "$CG2/$PREFIX-tp"
-sleep 0.3
+bench_wait 10 bench_listening "$PREFIX-s" 5201 11111
 
 rr_once() { # "p50 p99" in us
 	sh -c "echo \$\$ > $CG2/$PREFIX-tp/cgroup.procs; exec ip netns exec $PREFIX-c sockperf ping-pong --tcp -i 10.123.0.2 -p 11111 -t $SECONDS_PER" 2>&1 |
@@ -144,8 +147,7 @@ mkdir -p "$TMP/tp-bundle"
 jq -n --rawfile r "$TMP/rules" '{ociVersion: "1.0.2", annotations: {"egress.weir.io": $r}}' >"$TMP/tp-bundle/config.json"
 
 iperf_once() { # -> Gbit/s
-	local try
-	for try in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		sh -c "echo \$\$ > $CG2/$PREFIX-tp/cgroup.procs; exec ip netns exec $PREFIX-c iperf3 -c 10.123.0.2 -t $SECONDS_PER -J" \
 			>"$TMP/iperf.json" 2>&1 || true
 		if jq -e '.end.sum_received.bits_per_second' "$TMP/iperf.json" >/dev/null 2>&1; then
@@ -160,7 +162,7 @@ iperf_once() { # -> Gbit/s
 
 sh -c "echo \$\$ > $CG2/$PREFIX-tp/cgroup.procs; exec sleep 100000" &
 SLEEPER=$!
-sleep 0.1
+bench_wait 5 bench_in_cgroup "$SLEEPER" "$CG2/$PREFIX-tp"
 printf '{"ociVersion":"1.0.2","id":"%s-tp","status":"creating","pid":%d,"bundle":"%s"}' \
 	"$PREFIX" "$SLEEPER" "$TMP/tp-bundle" >"$TMP/state-tp-create.json"
 printf '{"ociVersion":"1.0.2","id":"%s-tp","status":"stopped","bundle":"%s"}' \
@@ -170,13 +172,13 @@ printf '{"ociVersion":"1.0.2","id":"%s-tp","status":"stopped","bundle":"%s"}' \
 : >"$TMP/weir.gbps"
 : >"$TMP/bare.rr"
 : >"$TMP/weir.rr"
-for r in $(seq "$ROUNDS"); do
+for _ in $(seq "$ROUNDS"); do
 	iperf_once >>"$TMP/bare.gbps"
 	rr_once >>"$TMP/bare.rr"
-	"$HOOK" createRuntime <"$TMP/state-tp-create.json"
+	"$HOOK" --config "$CONF" createRuntime <"$TMP/state-tp-create.json"
 	iperf_once >>"$TMP/weir.gbps"
 	rr_once >>"$TMP/weir.rr"
-	"$HOOK" poststop <"$TMP/state-tp.json"
+	"$HOOK" --config "$CONF" poststop <"$TMP/state-tp.json"
 done
 B=$(median <"$TMP/bare.gbps")
 T=$(median <"$TMP/weir.gbps")

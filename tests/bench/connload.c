@@ -25,7 +25,7 @@ static double now(void)
 
 static int server(int port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -45,7 +45,7 @@ static int server(int port)
 
 static int client(const char *addr, int port, double seconds)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	double start = now(), end = start + seconds;
 	unsigned long done = 0, failed = 0;
 	char buf[16];

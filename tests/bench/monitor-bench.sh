@@ -14,7 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 OUT=${OUTPUT:-.output}
-HOOK=$ROOT/$OUT/bin/weir-hook
+BIN=$ROOT/$OUT/bin
+HOOK=$BIN/weir-hook
 WEIR=$ROOT/$OUT/bin/weir
 ROUNDS=3
 SECS=3
@@ -33,15 +34,19 @@ TMP=$(mktemp -d /tmp/weir-mbench.XXXXXX)
 P=wmb$$
 CG2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
 CG=$CG2/$P
+bench_own_weir "$P" "$TMP" || { echo "monitor-bench: cannot set up its own weir" >&2; exit 1; }
+HOOK=("$HOOK" --config "$BENCH_CONF")
+WEIR=("$WEIR" --config "$BENCH_CONF")
 cleanup() {
 	set +e
-	[ -f "$TMP/stop.json" ] && "$HOOK" poststop <"$TMP/stop.json" >/dev/null 2>&1
+	[ -f "$TMP/stop.json" ] && "${HOOK[@]}" poststop <"$TMP/stop.json" >/dev/null 2>&1
 	for p in ${PIDS:-}; do kill "$p" 2>/dev/null; done
 	for p in $(ip netns pids "$P-s" 2>/dev/null) $(ip netns pids "$P-c" 2>/dev/null); do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	ip netns del "$P-c" 2>/dev/null
 	ip netns del "$P-s" 2>/dev/null
 	rmdir "$CG" 2>/dev/null
+	bench_own_weir_unload
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -65,16 +70,17 @@ mkdir -p "$CG"
 sh -c "echo \$\$ > $CG/cgroup.procs; exec sleep 100000" &
 SLEEPER=$!
 PIDS="$PIDS $SLEEPER"
-sleep 0.5
+bench_wait 5 bench_in_cgroup "$SLEEPER" "$CG"
+bench_wait 10 bench_listening "$P-s" 5201 11111 12000
 mkdir -p "$TMP/bundle"
 printf '{"ociVersion":"1.0.2","id":"%s","status":"creating","pid":%d,"bundle":"%s"}' "$P" "$SLEEPER" "$TMP/bundle" >"$TMP/start.json"
 printf '{"ociVersion":"1.0.2","id":"%s","status":"stopped","bundle":"%s"}' "$P" "$TMP/bundle" >"$TMP/stop.json"
 
 attach() { # MONITOR
 	jq -n --arg m "$1" '{ociVersion: "1.0.2", annotations: {"egress.weir.io": "allow 10.124.0.0/24", "monitor.weir.io": $m}}' >"$TMP/bundle/config.json"
-	"$HOOK" createRuntime <"$TMP/start.json"
+	"${HOOK[@]}" createRuntime <"$TMP/start.json"
 }
-detach() { "$HOOK" poststop <"$TMP/stop.json"; }
+detach() { "${HOOK[@]}" poststop <"$TMP/stop.json"; }
 in_ctr() { sh -c "echo \$\$ > $CG/cgroup.procs; exec ip netns exec $P-c \"\$@\"" sh "$@"; }
 
 tput_once() {
@@ -106,17 +112,18 @@ printf 'TCP_RR latency p99: monitor off %.2f us, flows %.2f us, ratio %.3f\n' "$
 
 # ---- flow consumer capacity ----
 attach flows
-lost0=$("$WEIR" status --json | jq '.events_lost')
-sent0=$("$WEIR" status --json | jq '.events_sent')
-"$WEIR" flows --follow --json "$P" >"$TMP/flows.out" &
+lost0=$("${WEIR[@]}" status --json | jq '.events_lost')
+sent0=$("${WEIR[@]}" status --json | jq '.events_sent')
+"${WEIR[@]}" flows --follow --json "$P" >"$TMP/flows.out" &
 READER=$!
-sleep 0.5
-read -r done failed secs < <(in_ctr "$TMP/connload" client 10.124.0.2 12000 "$SECS")
-sleep 1
+bench_wait 10 bench_reads_ring "$READER"
+read -r ndone failed secs < <(in_ctr "$TMP/connload" client 10.124.0.2 12000 "$SECS")
+flow_lines() { grep -c '"type":"flow"' "$TMP/flows.out" || true; }
+bench_wait 30 bench_settled flow_lines
 kill "$READER"; wait "$READER" 2>/dev/null || true
-lost1=$("$WEIR" status --json | jq '.events_lost')
-sent1=$("$WEIR" status --json | jq '.events_sent')
+lost1=$("${WEIR[@]}" status --json | jq '.events_lost')
+sent1=$("${WEIR[@]}" status --json | jq '.events_sent')
 got=$(grep -c '"type":"flow"' "$TMP/flows.out" || true)
 printf 'flow consumer: %d connections in %.2f s (%.0f/s, %d failed); reader got %d flow events; events lost meanwhile: %d (ring delivered %d)\n' \
-	"$done" "$secs" "$(echo "$done / $secs" | bc -l)" "$failed" "$got" $((lost1 - lost0)) $((sent1 - sent0))
+	"$ndone" "$secs" "$(echo "$ndone / $secs" | bc -l)" "$failed" "$got" $((lost1 - lost0)) $((sent1 - sent0))
 detach

@@ -1,13 +1,20 @@
 #!/bin/bash
-# weir-nri's cost at pod start (a benchmark, not a test: no pass/fail).
+# weir-nri's cost at pod start, and its slowest handler under load (a benchmark, not a test:
+# no pass/fail).
 #
-# Median time of RunPodSandbox + CreateContainer + StartContainer (the CRI calls, timed inside
-# one client process) for an annotated pod, with weir-nri connected, divided by the same with
-# weir-nri not running. Both in one run on one containerd, in alternating rounds so that drift
-# hits both alike. Every pod carries the same egress.weir.io annotation; without weir-nri
-# containerd calls no plugin.
+# 1. Median time of RunPodSandbox + CreateContainer + StartContainer (the CRI calls, timed
+#    inside one client process) for an annotated pod, with weir-nri connected, divided by the
+#    same with weir-nri not running. Both in one run on one containerd, in alternating rounds
+#    so that drift hits both alike. Every pod carries the same egress.weir.io annotation;
+#    without weir-nri containerd calls no plugin.
+# 2. Under load: JOBS pods started at once, LOAD_PODS in all, with weir-nri connected; the
+#    time of each of weir-nri's handlers (its debug log: "handled in N us"), per event: count,
+#    p50, p99 and max, against containerd's 2 s request timeout (past it, containerd drops
+#    the plugin and runs the container without it: docs/nri-protocol.md §4). Also the time
+#    weir-nri took at startup to load and verify the datapath on a node that had none (work
+#    no StartContainer does any more).
 #
-#   sudo tests/bench/nri-bench.sh [ROUNDS=12] [PODS_PER_ROUND=5]
+#   sudo tests/bench/nri-bench.sh [ROUNDS=12] [PODS_PER_ROUND=5] [JOBS=4] [LOAD_PODS=40]
 #
 # Needs `make` (weir-nri) and tests/e2e/cri/setup.sh (run here, idempotent). Uses its own
 # containerd, bridge, subnet, weir state and bpffs folder, and removes them on exit.
@@ -15,6 +22,8 @@ set -euo pipefail
 
 ROUNDS=${1:-12}
 PER=${2:-5}
+JOBS=${3:-4}
+LOAD_PODS=${4:-40}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 OUT=${WEIR_OUTPUT:-$ROOT/.output}
@@ -65,11 +74,14 @@ mkdir -p "$STATE" "$T/times"
 : >"$T/weir-nri.log"
 stat -f -c %T /sys/fs/bpf 2>/dev/null | grep -q '^bpf' || mount -t bpf bpf /sys/fs/bpf
 mkdir -p "$BPFFS"
-printf '{ "state_dir": "%s", "bpffs": "%s" }\n' "$STATE" "$BPFFS" >"$CONF"
+printf '{ "state_dir": "%s", "bpffs": "%s", "endpoint_cgroups": ["%s/**"] }\n' \
+	"$STATE" "$BPFFS" "$WEIR_CRI_CGROUP_ROOT" >"$CONF"
 cri_start
 
-# Warm up both paths (image, snapshotter, the datapath's one-time load and verification).
+# Warm up both paths (image, snapshotter). The bpffs folder is new: this first weir-nri loads
+# and verifies the datapath at startup.
 nri_start
+load_ms=$(sed -n 's/.*node datapath ready (\([0-9]*\) ms).*/\1/p' "$T/weir-nri.log" | head -n 1)
 cri bench 3 -a "$ANN" >/dev/null
 nri_stop
 : >"$T/weir-nri.log"
@@ -102,3 +114,23 @@ if [ -s "$T/times/handlers" ]; then
 		"$(median <"$T/times/handlers")"
 fi
 echo "  load average during the run: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+
+# --- 2. handlers under load ----------------------------------------------------------------
+: >"$T/weir-nri.log"
+nri_start
+cri bench "$LOAD_PODS" -j "$JOBS" -a "$ANN" >"$T/times/load.json"
+nri_stop
+echo
+echo "weir-nri's handlers, $LOAD_PODS annotated pods started $JOBS at a time (plus the Synchronize of each connection)"
+printf '  %-18s %6s %9s %9s %9s\n' handler count "p50 ms" "p99 ms" "max ms"
+awk '/ handled in [0-9]+ us$/ { print $3, $(NF - 1) }' "$T/weir-nri.log" | sort -k1,1 -k2,2n |
+	awk '{ n[$1]++; v[$1, n[$1]] = $2 }
+	function q(h, p,   i) { i = int(p * n[h] + 0.999999); if (i < 1) i = 1; return v[h, i] / 1000 }
+	END { for (h in n) printf "  %-18s %6d %9.2f %9.2f %9.2f\n", h, n[h], q(h, 0.5), q(h, 0.99), v[h, n[h]] / 1000 }' |
+	sort
+slowest=$(awk '/ handled in [0-9]+ us$/ { if ($(NF - 1) > m) m = $(NF - 1) } END { print m / 1000 }' "$T/weir-nri.log")
+printf '  slowest handler: %.2f ms, %.2f%% of containerd'"'"'s 2 s request timeout\n' "$slowest" \
+	"$(awk -v s="$slowest" 'BEGIN { print s / 20 }')"
+printf '  pod+container start under this load: median %.1f ms, max %.1f ms\n' \
+	"$(jq .median_ms "$T/times/load.json")" "$(jq .max_ms "$T/times/load.json")"
+[ -n "$load_ms" ] && echo "  datapath load and verification at weir-nri's startup (not in any handler): $load_ms ms"

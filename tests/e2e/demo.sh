@@ -16,7 +16,7 @@
 # shellcheck source=lib/podman.sh
 . "$E2E_LIB/podman.sh"
 
-e2e_init
+e2e_init --node-weir
 require_weir
 bold='' plain=''
 if [ -t 1 ]; then

@@ -1,10 +1,13 @@
 #!/bin/bash
 # weir gc: what a lost poststop (a crashed runtime, a killed hook) leaves behind is found
 # and removed: endpoints whose cgroup is gone are detached with their final counters kept,
-# orphan endpoint ids and pin folders are cleaned, expired records are deleted.
+# orphan endpoint ids, keys and pin folders are cleaned, expired records are deleted.
+# tests/e2e/registry.t runs gc against starts under way and kills the hook mid-attach.
 #
 #   prove -v tests/e2e/gc.t        (root; `make` first)
 
+# The checks below are shell tests in single quotes, evaluated by check() when it runs them.
+# shellcheck disable=SC2016
 # shellcheck source=lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
 
@@ -20,17 +23,14 @@ check() {
 CG2=$(cgroup2_mount)
 CG=$CG2/$E2E_PREFIX-gc
 ID=$E2E_PREFIX-gc
-mkdir -p "$CG" "$E2E_TMP/bundle"
-on_exit rmdir "$CG"
+mkdir -p "$E2E_TMP/bundle"
 jq -n '{ociVersion: "1.0.2", annotations: {"egress.weir.io": "allow any udp/53"}}' >"$E2E_TMP/bundle/config.json"
 
-sh -c "echo \$\$ > '$CG/cgroup.procs'; exec sleep 1000" &
-pid=$!
-on_exit kill "$pid"
-sleep 0.2
+spawn_in_cgroup "$CG"
+pid=$SPAWNED
 state=$(jq -nc --arg id "$ID" --argjson pid "$pid" --arg b "$E2E_TMP/bundle" \
 	'{ociVersion: "1.0.2", id: $id, status: "creating", pid: $pid, bundle: $b}')
-ok_run "the hook attaches a process's cgroup" "$WEIR_HOOK" createRuntime <<<"$state"
+ok_run "the hook attaches a process's cgroup" "$WEIR_HOOK" "${WEIR_HOOK_ARGS[@]}" createRuntime <<<"$state"
 ep=$(weir_record "$ID" | jq -r .endpoint)
 check "endpoint $ep has its link folder" '[ -d "$WEIR_BPFFS/endpoints/$ep" ]'
 check "endpoint id $ep is taken" '[ -e "$WEIR_STATE/ids/$ep" ]'
@@ -49,16 +49,18 @@ check "its endpoint id is free again" '[ ! -e "$WEIR_STATE/ids/$ep" ]'
 is "$("$WEIR" stats "$ID" --json | jq -r '.counters_available // true')" true \
 	"its final counters are kept"
 
-# orphans: an id and a pin folder nobody owns (what a hook killed mid-attach could leave)
+# orphans: what a hook killed between taking its endpoint id and writing its record leaves: an
+# id, a keys file, a pin folder, a temporary record. Every writer holds the registry lock, which
+# gc takes too, so gc takes them at once, however fresh.
 orphan=16000
-mkdir -p "$WEIR_BPFFS/endpoints/$orphan"
-echo nobody >"$WEIR_STATE/ids/$orphan"
+mkdir -p "$WEIR_BPFFS/endpoints/$orphan" "$WEIR_STATE/keys"
+echo "$E2E_PREFIX-nobody" >"$WEIR_STATE/ids/$orphan"
+: >"$WEIR_STATE/keys/$orphan"
+echo '{' >"$WEIR_STATE/containers/$E2E_PREFIX-nobody.json.tmp.99999999"
 out=$("$WEIR" gc --json)
-is "$(jq -r .orphans <<<"$out")" 0 "a fresh id and pin folder are left alone (an attach may be under way)"
-touch -d '-2 min' "$WEIR_BPFFS/endpoints/$orphan" "$WEIR_STATE/ids/$orphan"
-out=$("$WEIR" gc --json)
-cmp_num "$(jq -r .orphans <<<"$out")" -ge 2 "weir gc removes an orphan id and an orphan pin folder"
-check "both are gone" '[ ! -e "$WEIR_STATE/ids/$orphan" ] && [ ! -d "$WEIR_BPFFS/endpoints/$orphan" ]'
+is "$(jq -r .orphans <<<"$out")" 4 "weir gc removes an orphan id, keys file, pin folder and temporary record"
+check "all four are gone" '[ ! -e "$WEIR_STATE/ids/$orphan" ] && [ ! -e "$WEIR_STATE/keys/$orphan" ] &&
+	[ ! -d "$WEIR_BPFFS/endpoints/$orphan" ] && [ ! -e "$WEIR_STATE/containers/$E2E_PREFIX-nobody.json.tmp.99999999" ]'
 
 # stale map entries: a policy key of an endpoint id nobody holds (a teardown that lost its record)
 key="60 00 00 00 81 3e 00 00 00 04 00 00 0a 09 09 00 $(printf '00 %.0s' $(seq 12))"
@@ -75,9 +77,8 @@ else
 fi
 
 # expiry: a record stopped longer ago than the retention is deleted
-cfg=$E2E_TMP/weir.conf
-echo '{"stopped_retention_seconds": 0}' >"$cfg"
-out=$("$WEIR" --config "$cfg" gc --json)
+cfg=$(e2e_conf '{"stopped_retention_seconds": 0}')
+out=$("$WEIR_BIN" --config "$cfg" gc --json)
 cmp_num "$(jq -r .expired <<<"$out")" -ge 1 "with a zero retention the stopped record expires"
 is "$(weir_record "$ID")" "" "and is no longer listed"
 

@@ -37,7 +37,7 @@ done
 (
 	while :; do
 		runc_exec topa /bin/wtool udp-send "$A4" 5000 50 1000 >/dev/null 2>&1 || true
-		sleep 0.1
+		sleep 0.1 # pacing: a steady rate over time, not a wait for anything
 	done
 ) &
 SENDER=$!
@@ -68,9 +68,9 @@ else
 	fail "weir top in tmux shows a row for each container"
 	diag_block pane "$(pane)"
 fi
-like "$(pane)" 'weir top - [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} +endpoints: [0-9]+ running' \
-	"the header has the time and the endpoint totals"
-like "$(pane)" 'ID +NAME +POD +TX B/s\* +RX B/s +TX pk/s +RX pk/s +DROPS +RETRANS +P50 RTT +P99 RTT' \
+like "$(pane)" 'weir top - [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} +endpoints: 2 running' \
+	"the header has the time and the endpoint totals (the suite's two containers)"
+like "$(pane)" 'ID +NAME +POD +TX B/s\* +RX B/s +TX pk/s +RX pk/s +TX LIM +RX LIM +DROPS +SHAPED +GUARD +RETRANS +P50 RTT +P99 RTT' \
 	"the columns, sorted by TX B/s"
 # the busy container's TX B/s is a number above zero (k, M...: it sends about 50 kB/s)
 busy_rate() { pane | awk -v id="$BUSY" '$2 == id { print $4 }'; }
@@ -103,8 +103,8 @@ else
 	fail "s moves the sort to the next column (RX B/s)"
 	diag_block pane "$(pane)"
 fi
-# RX B/s -> ... -> P99 RTT -> ID -> NAME: eight more
-for _ in 1 2 3 4 5 6 7 8; do
+# RX B/s -> ... -> GUARD -> ... -> P99 RTT -> ID -> NAME: twelve more
+for _ in 1 2 3 4 5 6 7 8 9 10 11 12; do
 	tm send-keys -t top s
 done
 if retry 5 pane_has "sort: NAME ascending" && retry 5 busy_first; then

@@ -2,7 +2,12 @@
 # Kernel-version coverage: weir's datapath tests, and a hook attach with real enforcement, in
 # qemu guests (software emulation) running Debian's cloud kernels: bookworm's 6.1 and the
 # 6.12 from bookworm-backports. One TAP line per kernel per test, the kernel in the description.
-# A kernel package that cannot be downloaded is a SKIP with the reason.
+# Each kernel boots twice: with "bpf" in lsm= (everything, and the security guards with
+# BPF-LSM prevention), and without it (the guards' refusal and fallback).
+#
+# Whether the machine can run them is declared in tests/machine.conf ("vm yes|no"): declared
+# "no", the suite is skipped. Declared "yes", a kernel package that cannot be downloaded is a
+# failure in CI (CI=true) and a SKIP with the reason elsewhere (a developer's machine offline).
 #
 #   prove -v tests/vm/kernels.t           (root; `make test-build` first)
 #   WEIR_VM_KERNELS="linux-image-cloud-amd64" prove -v tests/vm/kernels.t
@@ -12,12 +17,27 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../machine.sh
+. "$here/../machine.sh"
 kernels=${WEIR_VM_KERNELS:-linux-image-cloud-amd64 linux-image-6.12-cloud-amd64}
-suites=${WEIR_VM_SUITES:-datapath policy hook}
+suites=${WEIR_VM_SUITES:-datapath policy hook guard-lsm}
+nolsm_suites=${WEIR_VM_NOLSM_SUITES:-guard-nolsm}
+# the LSMs of Debian's kernels, with and without bpf (lsm= replaces the built-in order)
+LSM_ON="lsm=lockdown,capability,landlock,yama,apparmor,bpf"
+LSM_OFF="lsm=lockdown,capability,landlock,yama,apparmor"
 
 # kernel release glob | suite | test description glob | reason
 known=(
 )
+
+if ! vm=$(machine_declares vm 2>&1); then
+	echo "Bail out! $vm"
+	exit 1
+fi
+if [ "$vm" = no ]; then
+	echo "1..0 # SKIP $MACHINE_CONF: this machine has no vm"
+	exit 0
+fi
 
 n=0
 out=$(mktemp -d /tmp/weir-vm-t.XXXXXX)
@@ -28,6 +48,16 @@ tap() { # tap ok|not-ok DESCRIPTION [DIRECTIVE]
 	local word=ok
 	[ "$1" = ok ] || word="not ok"
 	echo "$word $n - $2${3:+ # $3}"
+}
+
+# unavailable KERNEL REASON: the kernel package cannot be had. The machine is declared able to
+# run guests: in CI that is a failure, elsewhere a skip.
+unavailable() {
+	if in_ci; then
+		tap not-ok "$1: the kernel package can be downloaded ($MACHINE_CONF declares vm yes): $2"
+	else
+		tap ok "$1" "SKIP $2"
+	fi
 }
 
 todo_for() { # todo_for RELEASE SUITE DESC: print the known reason, if any
@@ -89,7 +119,7 @@ seen_pkgs=" "
 total_start=$SECONDS
 for k in $kernels; do
 	pkg=$("$here/run-kernel.sh" --print-package "$k" 2>"$out/err") || {
-		tap ok "$k" "SKIP $(tr '\n' ' ' <"$out/err")"
+		unavailable "$k" "$(tr '\n' ' ' <"$out/err")"
 		continue
 	}
 	case "$seen_pkgs" in *" $pkg "*)
@@ -98,23 +128,30 @@ for k in $kernels; do
 	esac
 	seen_pkgs+="$pkg "
 	start=$SECONDS
-	rc=0
-	"$here/run-kernel.sh" --suites "$suites" --console "$out/console" "$k" >"$out/results" 2>"$out/err" || rc=$?
-	sed 's/^/# /' "$out/err"
-	rel=$(sed -n 's/^# guest kernel \([^ ,]*\).*/\1/p' "$out/results" | head -n1)
-	rel=${rel:-$pkg}
-	case $rc in
-	77)
-		tap ok "$k" "SKIP $(grep -v '^run-kernel.sh: booting' "$out/err" | tr '\n' ' ')"
-		continue
-		;;
-	0 | 1) report "$rel" "$out/results" ;;
-	*)
-		report "$rel" "$out/results"
-		tap not-ok "$rel ($pkg): the guest finished its tests (run-kernel.sh exit status $rc)"
-		tr -d '\r' <"$out/console" | tail -n 40 | sed 's/^/#   console: /'
-		;;
-	esac
+	for boot in on off; do
+		if [ "$boot" = on ]; then want=$suites append=$LSM_ON; else want=$nolsm_suites append=$LSM_OFF; fi
+		[ -n "$want" ] || continue
+		rc=0
+		"$here/run-kernel.sh" --suites "$want" --append "$append" --console "$out/console" "$k" \
+			>"$out/results" 2>"$out/err" || rc=$?
+		sed 's/^/# /' "$out/err"
+		rel=$(sed -n 's/^# guest kernel \([^ ,]*\).*/\1/p' "$out/results" | head -n1)
+		rel=${rel:-$pkg}
+		[ "$boot" = on ] || rel="$rel (no bpf in lsm=)"
+		case $rc in
+		77)
+			unavailable "$k" "$(grep -v '^run-kernel.sh: booting' "$out/err" | tr '\n' ' ')"
+			continue 2
+			;;
+		0 | 1) report "$rel" "$out/results" ;;
+		*)
+			report "$rel" "$out/results"
+			tap not-ok "$rel ($pkg): the guest finished its tests (run-kernel.sh exit status $rc)"
+			tr -d '\r' <"$out/console" | tail -n 40 | sed 's/^/#   console: /'
+			;;
+		esac
+		rm -f "$out/results.state"
+	done
 	echo "# $rel ($pkg): $((SECONDS - start)) s from download check to poweroff"
 	rm -f "$out/results.state"
 done

@@ -607,9 +607,14 @@ def cmd_rm_all(cli, a):
 
 
 def cmd_bench(cli, a):
-    """Time RunPodSandbox + CreateContainer + StartContainer, N times."""
-    times = []
-    for i in range(a.runs):
+    """Time RunPodSandbox + CreateContainer + StartContainer, N times, by
+    --jobs threads at once (each pod is removed once timed)."""
+    import threading
+    times, errors = [], []
+    next_i = iter(range(a.runs))
+    lock = threading.Lock()
+
+    def one(i):
         pod_cfg = gen_pod("bench-%d" % i, labels={"weir-test/bench": "1"},
                           annotations=kv_list(a.annotation, "annotation"))
         ctr_cfg = gen_ctr("app")
@@ -618,10 +623,33 @@ def cmd_bench(cli, a):
         try:
             cid = create_ctr(cli, pid, ctr_cfg, pod_cfg)
             start_ctr(cli, cid)
-            times.append((time.monotonic() - t0) * 1000.0)
+            with lock:
+                times.append((time.monotonic() - t0) * 1000.0)
         finally:
             remove_pod(cli, pid)
-    emit({"runs": a.runs, "median_ms": round(statistics.median(times), 1),
+
+    def worker():
+        while True:
+            with lock:
+                i = next(next_i, None)
+            if i is None:
+                return
+            try:
+                one(i)
+            except CriError as e:
+                with lock:
+                    errors.append(str(e))
+
+    threads = [threading.Thread(target=worker) for _ in range(max(1, a.jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for e in errors:
+        sys.stderr.write("cri.py: bench: %s\n" % e)
+    if errors or not times:
+        sys.exit(1)
+    emit({"runs": a.runs, "jobs": a.jobs, "median_ms": round(statistics.median(times), 1),
           "min_ms": round(min(times), 1), "max_ms": round(max(times), 1),
           "all_ms": [round(t, 1) for t in times]})
 
@@ -730,6 +758,8 @@ def build_parser():
     sp = add("bench", cmd_bench,
              "time pod + container start N times; prints JSON with median_ms")
     sp.add_argument("runs", type=int, nargs="?", default=10)
+    sp.add_argument("-j", "--jobs", type=int, default=1,
+                    help="pods started at once (threads, default 1)")
     sp.add_argument("-a", "--annotation", action="append", metavar="K=V",
                     help="pod annotation for every pod (repeatable)")
     return p

@@ -32,6 +32,7 @@ shims_left() {
 }
 
 PLAN=25
+# shellcheck source=tap.sh
 . "$HERE/tap.sh"
 bail() {
 	echo "Bail out! $*"
@@ -49,10 +50,7 @@ cleanup() {
 	exit $rc
 }
 
-if [ "$(id -u)" != 0 ]; then
-	echo "1..0 # SKIP needs root (installs packages, runs containerd)"
-	exit 0
-fi
+[ "$(id -u)" = 0 ] || skip_all "needs root (installs packages, runs containerd)"
 
 WORK=$(mktemp -d /tmp/weir-cri-smoke.XXXXXX)
 trap cleanup EXIT
@@ -86,6 +84,7 @@ check "CRI Version answers containerd 1.7+ ($ver)" -- \
 
 # --- 5-6: runtime ready, image ----------------------------------------------
 check "CRI Status: RuntimeReady and NetworkReady" -- cri status --ready
+# shellcheck disable=SC2016 # expanded by the inner bash, which has the exported variable
 check "CRI sees the imported image $WEIR_CRI_IMAGE" -- bash -c 'cri images -q | grep -qxF "$WEIR_CRI_IMAGE"'
 
 # --- 7-13: pod A ------------------------------------------------------------
@@ -116,7 +115,7 @@ check "ExecSync passes the exit status through" -- \
 	bash -c "cri exec $ctrA -- sh -c 'exit 3'; [ \$? = 3 ]"
 
 # --- 14-17: pod B, pod-to-pod traffic, isolation ------------------------------
-podB=$(cri runp smoke-b -l app=smoke 2>"$WORK/err") && ctrB=$(cri run "$podB" app 2>>"$WORK/err") || true
+{ podB=$(cri runp smoke-b -l app=smoke 2>"$WORK/err") && ctrB=$(cri run "$podB" app 2>>"$WORK/err"); } || true
 check "pod smoke-b with an idle container runs" -- test -n "${ctrB:-}"
 ipB=$(cri ip "$podB" 2>/dev/null || true)
 check "pod A pings pod B over the bridge ($ipA -> $ipB)" -- \

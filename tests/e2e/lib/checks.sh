@@ -276,18 +276,18 @@ check_egress_closed() {
 # ---------------------------------------------------------------------------------------
 # 5. deny overrides allow; port ranges
 
-# ovr_policy DENY4 DENY6 ALLOW6: allow 10.0.0.0/8 with peer B's DENY4 inside it, and
-# peer B's DENY6 written before ALLOW6 (which holds both peers' IPv6 addresses).
-ovr_policy() { echo "allow 10.0.0.0/8; deny $1; deny $2; allow $3"; }
+# ovr_policy DENY4 DENY6 ALLOW6 [ALLOW4]: allow ALLOW4 (default 10.0.0.0/8) with peer B's DENY4
+# inside it, and peer B's DENY6 written before ALLOW6 (which holds both peers' IPv6 addresses).
+ovr_policy() { echo "allow ${4:-10.0.0.0/8}; deny $1; deny $2; allow $3"; }
 
-# check_override NAME DENY4 DENY6 ALLOW6: 4 tests. Under ovr_policy: peer A is reachable,
-# peer B gets EPERM, in both families.
+# check_override NAME DENY4 DENY6 ALLOW6 [ALLOW4]: 4 tests. Under ovr_policy: peer A is
+# reachable, peer B gets EPERM, in both families.
 check_override() {
-	local name=$1 deny4=$2 deny6=$3 allow6=$4
+	local name=$1 deny4=$2 deny6=$3 allow6=$4 allow4=${5:-10.0.0.0/8}
 	"$CHK_W" "$name" connect "$CHK_A4" 8080
-	wlike '^ok$' "allow 10.0.0.0/8: peer A $CHK_A4 reachable"
+	wlike '^ok$' "allow $allow4: peer A $CHK_A4 reachable"
 	"$CHK_W" "$name" connect "$CHK_B4" 8080
-	wlike '^EPERM$' "deny $deny4 inside allow 10.0.0.0/8: peer B $CHK_B4 gets EPERM"
+	wlike '^EPERM$' "deny $deny4 inside allow $allow4: peer B $CHK_B4 gets EPERM"
 	"$CHK_W" "$name" connect "$CHK_A6" 8080
 	wlike '^ok$' "allow $allow6: peer A $CHK_A6 reachable"
 	"$CHK_W" "$name" connect "$CHK_B6" 8080

@@ -8,6 +8,9 @@
 #  * A "peer" network namespace created by the test (never the host namespace), holding the
 #    far end of each container's veth and the peer addresses tests talk to.
 #  * weir helpers: records, stats, leftovers.
+#  * Each suite's own weir (e2e_init): a state folder and a bpffs folder of its own, so what a
+#    suite counts cannot include another suite's containers or leftovers.
+#  * What the machine is declared to support (tests/machine.conf): machine_has.
 #
 # Test traffic only ever goes to addresses inside network namespaces the test created.
 
@@ -18,10 +21,19 @@ OUTPUT=${WEIR_OUTPUT:-${OUTPUT:-$REPO/.output}}
 case $OUTPUT in /*) ;; *) OUTPUT=$REPO/$OUTPUT ;; esac
 BIN=$OUTPUT/bin
 WEIR_HOOK=${WEIR_HOOK:-$BIN/weir-hook}
-WEIR=${WEIR:-$BIN/weir}
+# The weir binary; $WEIR runs it with the suite's own configuration (e2e_init).
+WEIR_BIN=${WEIR:-$BIN/weir}
+WEIR=$WEIR_BIN
 WTOOL=${WTOOL:-$BIN/wtool}
-WEIR_BPFFS=${WEIR_BPFFS:-/sys/fs/bpf/weir}
-WEIR_STATE=${WEIR_STATE:-/run/weir}
+MACHINE_PROBE=${MACHINE_PROBE:-$BIN/machine-probe}
+# The node's weir (demo.sh); e2e_init points these at the suite's own.
+WEIR_BPFFS=/sys/fs/bpf/weir
+WEIR_STATE=/run/weir
+# Arguments every weir-hook invocation gets (the suite's --config).
+WEIR_HOOK_ARGS=()
+
+# shellcheck source=../../machine.sh
+. "$REPO/tests/machine.sh"
 
 # A short per-run tag: names of containers, namespaces and files carry it.
 E2E_RUN=${E2E_RUN:-$(printf '%x%02x' "$$" "$((RANDOM % 256))")}
@@ -40,8 +52,23 @@ plan() {
 	echo "1..$1"
 }
 
+# skip_all REASON: the whole suite cannot run here. In CI that is a failure: CI installs
+# everything the suites need (tests/install-deps.sh), so a skip there would hide a suite.
 skip_all() {
+	if in_ci; then
+		echo "1..1"
+		echo "not ok 1 - the suite cannot run, and CI never skips: $*"
+		_tap_planned=1
+		exit 1
+	fi
 	echo "1..0 # SKIP $*"
+	_tap_planned=0
+	exit 0
+}
+
+# skip_all_declared CAP: the machine is declared unable (tests/machine.conf): skipped, also in CI.
+skip_all_declared() {
+	echo "1..0 # SKIP $MACHINE_CONF: this machine has no $1"
 	_tap_planned=0
 	exit 0
 }
@@ -143,12 +170,25 @@ cmp_num() {
 	fi
 }
 
-# skip REASON [COUNT]
+# skip REASON [COUNT]: in CI, failures instead (see skip_all).
 skip() {
 	local reason=$1 count=${2:-1} i
 	for ((i = 0; i < count; i++)); do
+		if in_ci; then
+			fail "skipped, and CI never skips: $reason"
+		else
+			_tap_n=$((_tap_n + 1))
+			echo "ok $_tap_n # SKIP $reason"
+		fi
+	done
+}
+
+# skip_declared CAP COUNT: COUNT tests need CAP, which the machine is declared not to have.
+skip_declared() {
+	local i
+	for ((i = 0; i < $2; i++)); do
 		_tap_n=$((_tap_n + 1))
-		echo "ok $_tap_n # SKIP $reason"
+		echo "ok $_tap_n # SKIP $MACHINE_CONF: this machine has no $1"
 	done
 }
 
@@ -195,7 +235,115 @@ e2e_init() {
 	else
 		on_exit rm -rf "$E2E_TMP"
 	fi
+	# The node config the tests' hooks run with (weir-hook --config "$E2E_CONF"): their
+	# cgroups, /$E2E_PREFIX-*, are nowhere a runtime puts containers by default.
+	E2E_CONF=$E2E_TMP/e2e-node.conf
+	printf '{"endpoint_cgroups": ["/%s-*", "/%s-*/**"]}\n' "$E2E_PREFIX" "$E2E_PREFIX" >"$E2E_CONF"
 	export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+	[ "${1:-}" = --node-weir ] || e2e_own_weir
+}
+
+# ---------------------------------------------------------------------------------------
+# The suite's own weir
+#
+# A state folder and a bpffs folder named after the suite, in a config file that every weir
+# and weir-hook run of the suite is given ($WEIR is a wrapper that passes it; hooks get
+# WEIR_HOOK_ARGS). The suite's containers are the only endpoints there, so it can count
+# exactly. At exit, after the suite's containers are gone (cleanups run in reverse order), its
+# datapath is unloaded and both folders removed; what a killed run left is removed at the next
+# start. demo.sh runs on the node's own weir instead (e2e_init --node-weir).
+
+e2e_own_weir() {
+	local suite
+	suite=$(basename "$0" .t)
+	E2E_STATE=/run/weir-test/e2e-$suite
+	E2E_BPFFS=/sys/fs/bpf/weir-test-e2e-$suite
+	E2E_CONF=$E2E_TMP/weir.conf
+	WEIR_STATE=$E2E_STATE
+	WEIR_BPFFS=$E2E_BPFFS/weir
+	# weir mounts bpffs only at the configured path itself: the folder must be on one
+	if [ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" != bpf_fs ]; then
+		mount -t bpf bpf /sys/fs/bpf || bail_out "cannot mount bpffs at /sys/fs/bpf"
+	fi
+	# the test cgroups, /$E2E_PREFIX-*, are nowhere a runtime puts containers by default: they
+	# join the default patterns (podman's, containerd's), which a list given replaces
+	jq -n --arg s "$E2E_STATE" --arg b "$E2E_BPFFS" --arg p "/$E2E_PREFIX" \
+		'{state_dir: $s, bpffs: $b, endpoint_cgroups: ([$p + "-*", $p + "-*/**"] +
+		["/kubepods/**", "/kubepods.slice/**", "/libpod_parent/**",
+		 "/machine.slice/libpod-*.scope", "/machine.slice/machine-libpod_pod_*.slice/**",
+		 "/system.slice/runc-*.scope"])}' >"$E2E_CONF"
+	_e2e_drop_weir
+	on_exit _e2e_drop_weir
+	# root-only, as weir makes its own state folder (privilege.t checks it)
+	mkdir -p "$E2E_BPFFS" "$E2E_TMP/bin" "$(dirname "$E2E_STATE")"
+	mkdir -m 0700 "$E2E_STATE"
+	# shellcheck disable=SC2034 # used by the files that source this one
+	WEIR_HOOK_ARGS=(--config "$E2E_CONF")
+	printf '#!/bin/bash\nexec %q --config %q "$@"\n' "$WEIR_BIN" "$E2E_CONF" >"$E2E_TMP/bin/weir"
+	chmod +x "$E2E_TMP/bin/weir"
+	WEIR=$E2E_TMP/bin/weir
+}
+
+# weir_hook_args_json: WEIR_HOOK_ARGS as a JSON array (for hook definitions).
+weir_hook_args_json() {
+	local a j='[]'
+	for a in "${WEIR_HOOK_ARGS[@]}"; do
+		j=$(jq -c --arg a "$a" '. + [$a]' <<<"$j")
+	done
+	echo "$j"
+}
+
+# e2e_conf JSON: a config file of the suite's own weir with the keys of JSON added (printed).
+_e2e_confs=0
+e2e_conf() {
+	local f
+	_e2e_confs=$((_e2e_confs + 1))
+	f=$E2E_TMP/weir-$_e2e_confs.conf
+	jq --argjson add "$1" '. + $add' "$E2E_CONF" >"$f" || bail_out "e2e_conf: bad JSON $1"
+	echo "$f"
+}
+
+_e2e_drop_weir() {
+	[ ! -d "$E2E_BPFFS/weir" ] || "$WEIR_BIN" --config "$E2E_CONF" unload >/dev/null 2>&1
+	rm -rf "$E2E_BPFFS" "$E2E_STATE"
+}
+
+# own_weir_empty: 1 test. Nothing of the suite's containers is left in its weir: no endpoint
+# id, no pinned endpoint folder, no record still running. Call when they have all stopped.
+own_weir_empty() {
+	local left=() ids eps running
+	ids=$(find "$WEIR_STATE/ids" -mindepth 1 -printf '%f ' 2>/dev/null || true)
+	eps=$(endpoint_dirs | tr '\n' ' ')
+	running=$("$WEIR" list --json 2>/dev/null | jq -r '[.[] | select(.state != "stopped") | .id] | join(" ")')
+	[ -z "$ids" ] || left+=("endpoint ids taken: $ids")
+	[ -z "${eps// /}" ] || left+=("endpoint folders pinned: $eps")
+	[ -z "$running" ] || left+=("records not stopped: $running")
+	if [ ${#left[@]} -eq 0 ]; then
+		pass "nothing is left in the suite's weir (no endpoint id, pinned endpoint or running record)"
+	else
+		fail "nothing is left in the suite's weir" "${left[@]}"
+	fi
+}
+
+# ---------------------------------------------------------------------------------------
+# What the machine supports
+
+# machine_has CAP: 0 when tests/machine.conf says the machine has CAP, 1 when it says it has
+# not (the caller skips what needs CAP with skip_declared or skip_all_declared). A file that
+# does not list CAP stops the suite. Declared, CAP is also asked of the kernel, without weir
+# (machine-probe): one test, which fails when the kernel lacks it; the checks that need CAP
+# then run anyway, and fail too.
+machine_has() {
+	local cap=$1 said out
+	said=$(machine_declares "$cap" 2>&1) || bail_out "$said"
+	[ "$said" = yes ] || return 1
+	[ -x "$MACHINE_PROBE" ] || bail_out "$MACHINE_PROBE missing: run 'make test-build'"
+	if out=$("$MACHINE_PROBE" --cgroup2 "$(cgroup2_mount)" "$cap" 2>&1); then
+		pass "the kernel has $cap, as $MACHINE_CONF declares"
+	else
+		fail "the kernel has $cap, as $MACHINE_CONF declares" "$out"
+	fi
+	return 0
 }
 
 require_cmd() {
@@ -242,6 +390,39 @@ retry() {
 		[ "$SECONDS" -lt "$deadline" ] || return 1
 		sleep 0.1
 	done
+}
+
+# in_cgroup PID DIR: PID is a member of the cgroup DIR (for retry: a process that moves
+# itself there has done so).
+in_cgroup() {
+	grep -qx "$1" "$2/cgroup.procs" 2>/dev/null
+}
+
+# spawn_in_cgroup DIR: make the cgroup DIR and start a long sleep in it; sets SPAWNED to its
+# pid once it is in there. At exit the process is killed and reaped, then DIR removed (a cgroup
+# cannot go while a process, even a dying one, is in it).
+spawn_in_cgroup() {
+	mkdir -p "$1"
+	on_exit rmdir "$1"
+	sh -c "echo \$\$ > '$1/cgroup.procs' && exec sleep 1000" &
+	SPAWNED=$!
+	on_exit kill_wait "$SPAWNED"
+	retry 5 in_cgroup "$SPAWNED" "$1" || bail_out "process $SPAWNED did not enter the cgroup $1"
+}
+
+# kill_wait PID: SIGTERM a child of this shell and reap it.
+kill_wait() {
+	kill "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 0
+}
+
+# count_at_least N CMD...: CMD prints a number; it has reached N (for retry).
+count_at_least() {
+	local n=$1 got
+	shift
+	got=$("$@") || return 1
+	[[ $got =~ ^[0-9]+$ ]] && [ "$got" -ge "$n" ]
 }
 
 # ---------------------------------------------------------------------------------------
@@ -326,7 +507,7 @@ peer_server() {
 	shift
 	ip netns exec "$PEER_NS" "$WTOOL" "$@" >"$log" 2>&1 &
 	_peer_pids+=($!)
-	retry 5 grep -q '^listening' "$log" || bail_out "peer server $* did not start: $(cat "$log")"
+	retry 5 grep -qs '^listening' "$log" || bail_out "peer server $* did not start: $(cat "$log")"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -349,17 +530,6 @@ stat_get() {
 # Which endpoint folders exist now (one name a line).
 endpoint_dirs() {
 	find "$WEIR_BPFFS/endpoints" -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort || true
-}
-
-# new_orphan_endpoints BEFORE: endpoint folders that appeared since BEFORE (an endpoint_dirs
-# listing) and that no record of `weir list` accounts for, i.e. leftovers. Folders of other
-# containers started meanwhile (another test on the machine) are not counted.
-new_orphan_endpoints() {
-	local before=$1 ep known
-	known=$("$WEIR" list --json 2>/dev/null | jq -r '.[] | select(.state == "running") | .endpoint' || true)
-	for ep in $(comm -13 <(echo "$before") <(endpoint_dirs)); do
-		grep -qxF "$ep" <<<"$known" || echo "$ep"
-	done
 }
 
 # Programs attached to a cgroup directory (empty if none or if the cgroup is gone).

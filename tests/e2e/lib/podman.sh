@@ -7,9 +7,9 @@
 #    it is one this suite wrote before); a containers.conf written by someone else is left
 #    alone and the tests use a private copy through CONTAINERS_CONF instead.
 #  * hooks.d: one file, /etc/containers/oci/hooks.d/$E2E_PREFIX.json, stages createRuntime and
-#    poststop, pointing at the absolute path of the built weir-hook with no stage argument
-#    (weir-hook then takes the stage from the state's status; the runc tests pass it
-#    explicitly), matching any annotation key containing ".weir.io". It is validated with jq
+#    poststop, pointing at the absolute path of the built weir-hook with WEIR_HOOK_ARGS (the
+#    suite's own weir configuration) and no stage argument (weir-hook then takes the stage
+#    from the state's status; the runc tests pass it explicitly), matching any annotation key containing ".weir.io". It is validated with jq
 #    before it is moved into place, and removed at exit.
 #
 # Network: podman's bridge lives in the host namespace, so peers here are other podman
@@ -18,18 +18,26 @@
 # two subnet halves so that policies can tell peers apart by prefix:
 #   IPv4 10.212.0.0/15: peer A 10.212.200.10, peer B 10.213.200.10; containers get 10.212.0.x
 #   IPv6 fd79::/48:     peer A fd79:0:0:a::10,  peer B fd79:0:0:b::10
+# Those are the first choice. podman refuses a subnet that overlaps a route of the host or
+# another network (a machine whose own network is in 10/8, say), so podman_init tries further
+# pairs (10.214.0.0/15 and fd7a::/48, ...) until podman takes one; POD_* say which it got.
 # Peers carry no weir annotation (no policy) and run wtool servers:
 #   tcp 8080 8000 8005 8010 9000, udp sink 5000, udp echo 5001.
 
 PODMAN=${PODMAN:-podman}
 PODMAN_CONF_MARK="# weir tests/e2e: podman configuration for this test machine"
 PODMAN_HOOKS_DIR=/etc/containers/oci/hooks.d
-POD_SUBNET4=10.212.0.0/15
-POD_SUBNET6=fd79::/48
-POD_A4=10.212.200.10
-POD_B4=10.213.200.10
-POD_A6=fd79:0:0:a::10
-POD_B6=fd79:0:0:b::10
+POD_SUBNET4=
+POD_SUBNET6=
+POD_A4=
+POD_B4=
+POD_A6=
+POD_B6=
+# the halves of peer B, for policies that name a prefix
+POD_B4_NET=
+POD_B6_NET=
+POD_SUPER4=
+POD_SUPER6=
 POD_NET=
 POD_ROOTFS=
 
@@ -68,18 +76,28 @@ podman_configure() {
 }
 
 _podman_hook_json() {
-	jq -n --arg path "$WEIR_HOOK" '{
+	jq -n --arg path "$WEIR_HOOK" --argjson conf "$(weir_hook_args_json)" '{
 		version: "1.0.0",
-		hook: {path: $path, args: ["weir-hook"], timeout: 20},
+		hook: {path: $path, args: (["weir-hook"] + $conf), timeout: 20},
 		when: {annotations: {".*\\.weir\\.io.*": ".*"}},
 		stages: ["createRuntime", "poststop"]
 	}'
 }
 
 # podman_hooks_install: the weir hooks.d file of this run (validated, removed at exit).
+# With PODMAN_HOOKS_INSTALLED=FILE (tests/pkg/deb.t: the installed package's hooks.d file),
+# none is written: podman must find FILE itself, and FILE must run $WEIR_HOOK.
 PODMAN_HOOK_FILE=
 podman_hooks_install() {
 	local tmp=$E2E_TMP/hook.json other
+	if [ -n "${PODMAN_HOOKS_INSTALLED:-}" ]; then
+		PODMAN_HOOK_FILE=$PODMAN_HOOKS_INSTALLED
+		jq -e --arg path "$WEIR_HOOK" '.version == "1.0.0" and .hook.path == $path' \
+			"$PODMAN_HOOK_FILE" >/dev/null ||
+			bail_out "$PODMAN_HOOK_FILE does not run $WEIR_HOOK: $(cat "$PODMAN_HOOK_FILE" 2>&1)"
+		diag "hooks.d: the installed $PODMAN_HOOK_FILE (podman finds it itself)"
+		return 0
+	fi
 	PODMAN_HOOK_FILE=$PODMAN_HOOKS_DIR/$E2E_PREFIX.json
 	_podman_hook_json >"$tmp"
 	jq -e '.version == "1.0.0" and (.hook.path | startswith("/")) and .stages == ["createRuntime", "poststop"]
@@ -99,6 +117,32 @@ podman_hooks_install() {
 	done
 }
 
+# _podman_network_create: the suite's network on the first subnet pair podman accepts
+# (10.212.0.0/15 + fd79::/48, then 10.214.0.0/15 + fd7a::/48, ..., then 172.16.0.0/15 and up).
+# shellcheck disable=SC2034 # POD_* are read by the files that source this one
+_podman_network_create() {
+	local i o1 o2 h6 err=$E2E_TMP/netcreate.err
+	for i in $(seq 0 27); do
+		if [ "$i" -lt 20 ]; then
+			o1=10 o2=$((212 + 2 * i)) POD_SUPER4=10.0.0.0/8
+		else
+			o1=172 o2=$((16 + 2 * (i - 20))) POD_SUPER4=172.16.0.0/12
+		fi
+		h6=$(printf 'fd%02x' $((0x79 + i)))
+		if "$PODMAN" network create --internal --subnet "$o1.$o2.0.0/15" --ipv6 \
+			--subnet "$h6::/48" "$POD_NET" >/dev/null 2>"$err"; then
+			POD_SUBNET4=$o1.$o2.0.0/15 POD_SUBNET6=$h6::/48
+			POD_A4=$o1.$o2.200.10 POD_B4=$o1.$((o2 + 1)).200.10
+			POD_A6=$h6:0:0:a::10 POD_B6=$h6:0:0:b::10
+			POD_B4_NET=$o1.$((o2 + 1)).0.0/16 POD_B6_NET=$h6:0:0:b::/64
+			POD_SUPER6=$h6::/16
+			return 0
+		fi
+		grep -q "already used" "$err" || return 1
+	done
+	return 1
+}
+
 podman_init() {
 	require_cmd podman jq bpftool
 	ensure_wtool
@@ -106,8 +150,7 @@ podman_init() {
 	POD_ROOTFS=$E2E_TMP/podman-rootfs
 	make_rootfs "$POD_ROOTFS"
 	POD_NET=$E2E_PREFIX
-	"$PODMAN" network create --internal --subnet "$POD_SUBNET4" --ipv6 --subnet "$POD_SUBNET6" \
-		"$POD_NET" >/dev/null || bail_out "podman network create failed"
+	_podman_network_create || bail_out "podman network create failed: $(cat "$E2E_TMP/netcreate.err")"
 	# Cleanups run in reverse: containers first, then their network.
 	on_exit "$PODMAN" network rm -f "$POD_NET"
 	on_exit podman_cleanup_all

@@ -5,6 +5,7 @@
 # the read-only rootfs $RUNC_ROOTFS, the cgroup /$E2E_PREFIX-NAME (cgroupsPath), and hooks:
 #   createRuntime: veth-hook.sh (test "CNI", gives eth0), then weir-hook createRuntime
 #   poststop:      weir-hook poststop
+# (weir-hook with WEIR_HOOK_ARGS: the suite's own weir configuration).
 # The workload's stdout and stderr go to BUNDLE/stdout and BUNDLE/stderr (runc's too).
 
 RUNC=${RUNC:-runc}
@@ -52,12 +53,12 @@ runc_bundle() {
 	(cd "$dir" && "$RUNC" spec)
 
 	hooks=$(jq -n --arg veth "$E2E_LIB/veth-hook.sh" --arg peer "${PEER_NS:-}" --arg idx "$idx" \
-		--arg hook "$WEIR_HOOK" --argjson weir "$weir" '
+		--arg hook "$WEIR_HOOK" --argjson weir "$weir" --argjson conf "$(weir_hook_args_json)" '
 		{createRuntime: ((if $idx == "-" then [] else
 				[{path: $veth, args: ["veth-hook.sh", $peer, $idx], timeout: 20}] end)
-			+ (if $weir == 1 then [{path: $hook, args: ["weir-hook", "createRuntime"], timeout: 20}]
+			+ (if $weir == 1 then [{path: $hook, args: (["weir-hook"] + $conf + ["createRuntime"]), timeout: 20}]
 				else [] end)),
-		 poststop: (if $weir == 1 then [{path: $hook, args: ["weir-hook", "poststop"], timeout: 20}]
+		 poststop: (if $weir == 1 then [{path: $hook, args: (["weir-hook"] + $conf + ["poststop"]), timeout: 20}]
 				else [] end)}')
 
 	local cmd='[]' a

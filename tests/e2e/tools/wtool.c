@@ -14,6 +14,13 @@
  *   wtool tcp-server PORT [BIND]                 accept, read all, reply "received N"
  *   wtool udp-echo-server PORT [BIND]            echo every datagram
  *   wtool udp-sink PORT [BIND]                   print one line per datagram received
+ *   wtool hammer DENIED ALLOWED UDP TCP SECONDS [STATS]
+ *                                                every ms: a datagram to DENIED:UDP and a TCP
+ *                                                connect attempt to DENIED:TCP; every 10th ms a
+ *                                                datagram to ALLOWED:UDP, every 50th a connect
+ *                                                to ALLOWED:TCP; until SECONDS pass or SIGTERM.
+ *                                                Counts each outcome; rewrites STATS every 100
+ *                                                rounds and prints the counts at the end
  *
  * Clients print one line whose first word is "ok" or the errno name (EPERM, ETIMEDOUT,
  * ECONNREFUSED, ...) and exit with a code that tells them apart (see enum below). The elapsed
@@ -66,35 +73,57 @@ static const char *errname(int e)
 {
 	static char buf[32];
 	switch (e) {
-	case EPERM: return "EPERM";
-	case EACCES: return "EACCES";
-	case ETIMEDOUT: return "ETIMEDOUT";
-	case ECONNREFUSED: return "ECONNREFUSED";
-	case ECONNRESET: return "ECONNRESET";
-	case ENETUNREACH: return "ENETUNREACH";
-	case EHOSTUNREACH: return "EHOSTUNREACH";
-	case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
-	case EAFNOSUPPORT: return "EAFNOSUPPORT";
-	case EINVAL: return "EINVAL";
-	case ENOBUFS: return "ENOBUFS";
-	case EMSGSIZE: return "EMSGSIZE";
-	case EPIPE: return "EPIPE";
-	case EAGAIN: return "EAGAIN";
-	default: snprintf(buf, sizeof(buf), "E%d", e); return buf;
+	case EPERM:
+		return "EPERM";
+	case EACCES:
+		return "EACCES";
+	case ETIMEDOUT:
+		return "ETIMEDOUT";
+	case ECONNREFUSED:
+		return "ECONNREFUSED";
+	case ECONNRESET:
+		return "ECONNRESET";
+	case ENETUNREACH:
+		return "ENETUNREACH";
+	case EHOSTUNREACH:
+		return "EHOSTUNREACH";
+	case EADDRNOTAVAIL:
+		return "EADDRNOTAVAIL";
+	case EAFNOSUPPORT:
+		return "EAFNOSUPPORT";
+	case EINVAL:
+		return "EINVAL";
+	case ENOBUFS:
+		return "ENOBUFS";
+	case EMSGSIZE:
+		return "EMSGSIZE";
+	case EPIPE:
+		return "EPIPE";
+	case EAGAIN:
+		return "EAGAIN";
+	default:
+		snprintf(buf, sizeof(buf), "E%d", e);
+		return buf;
 	}
 }
 
 static int errcode(int e)
 {
 	switch (e) {
-	case EPERM: return WT_EPERM;
-	case EACCES: return WT_EACCES;
+	case EPERM:
+		return WT_EPERM;
+	case EACCES:
+		return WT_EACCES;
 	case ETIMEDOUT:
-	case EAGAIN: return WT_ETIMEDOUT;
-	case ECONNREFUSED: return WT_ECONNREFUSED;
+	case EAGAIN:
+		return WT_ETIMEDOUT;
+	case ECONNREFUSED:
+		return WT_ECONNREFUSED;
 	case ENETUNREACH:
-	case EHOSTUNREACH: return WT_UNREACH;
-	default: return WT_OTHER;
+	case EHOSTUNREACH:
+		return WT_UNREACH;
+	default:
+		return WT_OTHER;
 	}
 }
 
@@ -124,7 +153,8 @@ static void __attribute__((noreturn)) usage(void)
 		"       wtool udp-send ADDR PORT COUNT SIZE\n"
 		"       wtool udp-rr ADDR PORT [timeout_ms]\n"
 		"       wtool ping ADDR COUNT [SIZE] [timeout_ms]\n"
-		"       wtool tcp-server|udp-echo-server|udp-sink PORT [BIND_ADDR]\n");
+		"       wtool tcp-server|udp-echo-server|udp-sink PORT [BIND_ADDR]\n"
+		"       wtool hammer DENIED ALLOWED UDP_PORT TCP_PORT SECONDS [STATS_FILE]\n");
 	exit(WT_USAGE);
 }
 
@@ -508,7 +538,8 @@ static int server_socket(int type, int port, const char *bind_addr)
 	if (fd >= 0) {
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(port),
+		struct sockaddr_in6 a = {.sin6_family = AF_INET6,
+					 .sin6_port = htons(port),
 					 .sin6_addr = IN6ADDR_ANY_INIT};
 		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
 			goto bound;
@@ -544,7 +575,8 @@ static int cmd_tcp_server(int argc, char **argv)
 	lifetime();
 	signal(SIGCHLD, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
-	int lfd = server_socket(SOCK_STREAM, (int)num(argv[0], 1, 65535), argc > 1 ? argv[1] : NULL);
+	int lfd =
+		server_socket(SOCK_STREAM, (int)num(argv[0], 1, 65535), argc > 1 ? argv[1] : NULL);
 	for (;;) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
@@ -611,6 +643,137 @@ static int udp_server(int argc, char **argv, int echo)
 	}
 }
 
+/* ---- hammer: continuous denied and allowed traffic, for restart-under-fire tests ---------- */
+
+struct hammer_counts {
+	long rounds;
+	long d_udp_eperm, d_udp_sent, d_udp_other;	 /* datagrams to DENIED */
+	long d_tcp_eperm, d_tcp_leak, d_tcp_other;	 /* connect attempts to DENIED */
+	long a_udp_ok, a_udp_fail, a_tcp_ok, a_tcp_fail; /* traffic to ALLOWED */
+};
+
+static volatile sig_atomic_t hammer_stop;
+
+static void hammer_on_term(int sig)
+{
+	(void)sig;
+	hammer_stop = 1;
+}
+
+static void hammer_print(FILE *f, const struct hammer_counts *c)
+{
+	fprintf(f,
+		"rounds=%ld denied_udp_eperm=%ld denied_udp_sent=%ld denied_udp_other=%ld "
+		"denied_tcp_eperm=%ld denied_tcp_leak=%ld denied_tcp_other=%ld allowed_udp_ok=%ld "
+		"allowed_udp_fail=%ld allowed_tcp_ok=%ld allowed_tcp_fail=%ld\n",
+		c->rounds, c->d_udp_eperm, c->d_udp_sent, c->d_udp_other, c->d_tcp_eperm,
+		c->d_tcp_leak, c->d_tcp_other, c->a_udp_ok, c->a_udp_fail, c->a_tcp_ok,
+		c->a_tcp_fail);
+}
+
+/* Written whole to a temporary file, then renamed: a reader never sees half a line. */
+static void hammer_save(const char *path, const struct hammer_counts *c)
+{
+	char tmp[4096];
+	FILE *f;
+
+	if (!path)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f)
+		return;
+	hammer_print(f, c);
+	if (fclose(f) == 0)
+		rename(tmp, path);
+}
+
+/*
+ * One TCP connect attempt without waiting for the handshake unless wait_ms > 0: 0 when it
+ * connected (or, without waiting, when a SYN went out: EINPROGRESS), else the errno.
+ */
+static int hammer_connect(const struct sockaddr_storage *ss, socklen_t len, int wait_ms)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), e = 0;
+
+	if (fd < 0)
+		return errno;
+	if (connect(fd, (const struct sockaddr *)ss, len) < 0) {
+		e = errno;
+		if (e == EINPROGRESS) {
+			e = 0;
+			if (wait_ms > 0) {
+				struct pollfd p = {.fd = fd, .events = POLLOUT};
+				socklen_t sl = sizeof(e);
+
+				if (poll(&p, 1, wait_ms) <= 0)
+					e = ETIMEDOUT;
+				else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &sl) < 0)
+					e = errno;
+			}
+		}
+	}
+	close(fd);
+	return e;
+}
+
+static int cmd_hammer(int argc, char **argv)
+{
+	if (argc < 5 || argc > 6)
+		usage();
+	struct sockaddr_storage du, dt, au, at;
+	int uport = (int)num(argv[2], 1, 65535), tport = (int)num(argv[3], 1, 65535);
+	socklen_t dul = parse_addr(argv[0], uport, &du), dtl = parse_addr(argv[0], tport, &dt);
+	socklen_t aul = parse_addr(argv[1], uport, &au), atl = parse_addr(argv[1], tport, &at);
+	long long end = now_ms() + num(argv[4], 1, 86400) * 1000;
+	const char *stats = argc > 5 ? argv[5] : NULL;
+	struct hammer_counts c = {0};
+	const char payload[] = "weir-hammer";
+	struct sigaction sa = {.sa_handler = hammer_on_term};
+
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	int ud = socket(du.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int ua = socket(au.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (ud < 0 || ua < 0)
+		fail(errno, "socket");
+	while (!hammer_stop && now_ms() < end) {
+		int e;
+
+		/* unconnected sockets: the sendmsg hook decides every datagram afresh */
+		if (sendto(ud, payload, sizeof(payload) - 1, 0, (struct sockaddr *)&du, dul) >= 0)
+			c.d_udp_sent++;
+		else if (errno == EPERM)
+			c.d_udp_eperm++;
+		else
+			c.d_udp_other++;
+		e = hammer_connect(&dt, dtl, 0);
+		if (e == EPERM)
+			c.d_tcp_eperm++;
+		else if (!e)
+			c.d_tcp_leak++;
+		else
+			c.d_tcp_other++;
+		if (c.rounds % 10 == 0) {
+			if (sendto(ua, payload, sizeof(payload) - 1, 0, (struct sockaddr *)&au,
+				   aul) < 0)
+				c.a_udp_fail++;
+			else
+				c.a_udp_ok++;
+		}
+		if (c.rounds % 50 == 0 && hammer_connect(&at, atl, 500))
+			c.a_tcp_fail++;
+		else if (c.rounds % 50 == 0)
+			c.a_tcp_ok++;
+		if (++c.rounds % 100 == 0)
+			hammer_save(stats, &c);
+		usleep(1000);
+	}
+	hammer_save(stats, &c);
+	hammer_print(stdout, &c);
+	return WT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -638,5 +801,7 @@ int main(int argc, char **argv)
 		return udp_server(argc, argv, 1);
 	if (!strcmp(cmd, "udp-sink"))
 		return udp_server(argc, argv, 0);
+	if (!strcmp(cmd, "hammer"))
+		return cmd_hammer(argc, argv);
 	usage();
 }

@@ -1,0 +1,166 @@
+#!/bin/sh
+# shellcheck disable=SC2317 # the helpers are called through t
+# weir's security guards in a qemu guest (busybox sh; run by the guest's /init, TAP on stdout).
+#
+#   guard-suite.sh lsm     the kernel was booted with "bpf" in lsm=: BPF-LSM prevention works
+#                          (per cgroup, then once per node), an unguarded cgroup is not touched
+#   guard-suite.sh nolsm   booted without it: what asks for BPF-LSM is refused, or runs as kill
+#                          with lsm_fallback "kill"; protected paths are refused either way
+#
+# "Containers" are cgroups with a process in them, attached by weir-hook from an OCI state, as
+# the hook suite does. Guards arm at the first exec in the cgroup after the attach: every
+# action below runs as `sh -c 'echo $$ > cgroup.procs; exec gtool ...'`.
+W=/weir
+n=0
+fail=0
+
+t() { # t DESC CMD...: one TAP line
+	d=$1
+	shift
+	n=$((n + 1))
+	if "$@" >/tmp/t.out 2>&1; then
+		echo "ok $n - $d"
+	else
+		echo "not ok $n - $d"
+		fail=1
+		sed 's/^/#   /' /tmp/t.out
+	fi
+}
+
+# in CGROUP CMD...: run CMD in the cgroup (an exec there arms a guarded endpoint)
+run_in() {
+	cg=$1
+	shift
+	sh -c 'echo $$ > /sys/fs/cgroup/'"$cg"'/cgroup.procs; exec "$@"' sh "$@"
+}
+
+# answer CGROUP WANT GTOOL-ARGS...: gtool's one-line answer in the cgroup is WANT
+answer() {
+	cg=$1 want=$2
+	shift 2
+	got=$(run_in "$cg" "$W"/gtool "$@" 2>&1)
+	echo "gtool $*: $got (want $want)"
+	[ "$got" = "$want" ]
+}
+
+# killed CGROUP GTOOL-ARGS...: gtool dies by SIGKILL, printing nothing
+killed() {
+	cg=$1
+	shift
+	got=$(run_in "$cg" "$W"/gtool "$@" 2>/dev/null) # the shell's own "Killed" goes to stderr
+	rc=$?
+	echo "gtool $*: exit $rc, '$got'"
+	[ "$rc" = 137 ] && [ -z "$got" ]
+}
+
+container() { # container NAME: a cgroup with a sleeping process (prints its pid)
+	mkdir -p /sys/fs/cgroup/"$1"
+	sh -c 'echo $$ > /sys/fs/cgroup/'"$1"'/cgroup.procs; exec sleep 1000' >/dev/null 2>&1 &
+	echo $!
+}
+
+# attach ID PID SECURITY [CONFIG]: weir-hook createRuntime with that annotation
+attach() {
+	mkdir -p /bundle/"$1"
+	printf '{"ociVersion":"1.0.2","annotations":{"security.weir.io":"%s"}}\n' "$3" >/bundle/"$1"/config.json
+	printf '{"ociVersion":"1.0.2","id":"%s","status":"creating","pid":%s,"bundle":"/bundle/%s"}\n' \
+		"$1" "$2" "$1" | "$W"/weir-hook ${4:+--config "$4"} createRuntime
+}
+
+detach() { # detach ID [CONFIG]
+	printf '{"ociVersion":"1.0.2","id":"%s","status":"stopped","bundle":"/bundle/%s"}\n' "$1" "$1" |
+		"$W"/weir-hook ${2:+--config "$2"} poststop
+}
+
+# refused ID PID SECURITY CONFIG WANT: weir-hook refuses it with one line that holds WANT
+refused() {
+	if attach "$1" "$2" "$3" "$4" 2>/tmp/err; then
+		cat /tmp/err
+		return 1
+	fi
+	cat /tmp/err
+	grep -q "$5" /tmp/err && [ "$(wc -l </tmp/err)" = 1 ]
+}
+
+status_says() { # status_says TEXT: weir status prints a line that holds TEXT
+	"$W"/weir status >/tmp/st 2>&1
+	cat /tmp/st
+	grep -q "$1" /tmp/st
+}
+
+event() { # event ID JQ-LESS-GREP: a recent guard event of ID holds the text
+	"$W"/weir events --json "$1" >/tmp/ev 2>&1
+	cat /tmp/ev
+	grep -q "$2" /tmp/ev
+}
+
+mkdir -p /etc/weir /tmp/m
+echo secret >/weir-secret
+# the suite's cgroups, /g*, are nowhere a runtime puts containers: the node config allows
+# them; a TCG guest runs 13-20 times slower than the host: the hook gets time to match
+echo '{"protected_paths": ["/weir-secret"], "endpoint_cgroups": ["/g*"], "hook_timeout_seconds": 300}' >/etc/weir/weir.conf
+GUARDS="escape enforce calls mount,namespaces; paths enforce; raw-sockets enforce families raw,packet"
+open_pid=$(container open)
+
+lsm_round() { # lsm_round ATTACH: BPF-LSM attached "cgroup" or "node"
+	mode=$1
+	pid=$(container "g$mode")
+	t "$mode: weir-hook attaches a guarded container" attach "g$mode" "$pid" "$GUARDS"
+	t "$mode: weir status says BPF-LSM is in use ($mode)" \
+		status_says "BPF-LSM:   in use (attached $([ "$mode" = cgroup ] && echo per cgroup || echo once per node))"
+	t "$mode: guarded: opening the protected host path is refused" answer "g$mode" EPERM open /weir-secret
+	t "$mode: guarded: a mount is refused with EPERM (not killed)" answer "g$mode" EPERM mount /tmp/m
+	t "$mode: guarded: unshare(CLONE_NEWUSER) is refused with EPERM" answer "g$mode" EPERM unshare-user
+	t "$mode: guarded: a packet socket is refused with EPERM" answer "g$mode" EPERM packet
+	t "$mode: guarded: a raw IPv4 socket is refused with EPERM" answer "g$mode" EPERM raw 4
+	t "$mode: guarded: other files open" answer "g$mode" ok open /etc/weir/weir.conf
+	t "$mode: unguarded: the protected path opens" answer open ok open /weir-secret
+	t "$mode: unguarded: a mount works" answer open ok mount /tmp/m
+	t "$mode: unguarded: unshare(CLONE_NEWUSER) works" answer open ok unshare-user
+	t "$mode: unguarded: a packet socket works" answer open ok packet
+	t "$mode: event: the open of the protected path, denied" event "g$mode" '"guard":"paths","action":"denied".*"file":"weir-secret"'
+	t "$mode: event: the mount, denied by BPF-LSM" event "g$mode" '"guard":"escape","action":"denied".*"syscall":"mount"'
+	t "$mode: event: the user namespace, denied" event "g$mode" '"guard":"escape","action":"denied".*"call":"namespaces"'
+	kill "$pid"
+	t "$mode: weir-hook detaches" detach "g$mode"
+	t "$mode: the endpoint's links are gone" sh -c "! ls /sys/fs/bpf/weir/endpoints/* 2>/dev/null | grep -q ."
+}
+
+case "$1" in
+lsm)
+	lsm_round cgroup
+	# the same once per node: a new datapath, loaded with lsm "global"
+	t "weir unload removes the datapath" "$W"/weir unload
+	echo '{"protected_paths": ["/weir-secret"], "lsm": "global", "endpoint_cgroups": ["/g*"], "hook_timeout_seconds": 300}' >/etc/weir/weir.conf
+	lsm_round node
+	t "weir gc detaches the node's BPF-LSM links once no endpoint needs them" sh -c \
+		"$W/weir gc && ! ls /sys/fs/bpf/weir/links/ | grep -q weir_lsm_"
+	;;
+nolsm)
+	pid=$(container g1)
+	echo '{"lsm_fallback": "kill", "protected_paths": ["/weir-secret"], "endpoint_cgroups": ["/g*"], "hook_timeout_seconds": 300}' >/etc/weir/fb.conf
+	t "escape enforce is refused (fail closed) with one line" refused g1 "$pid" \
+		'escape enforce calls namespaces' '' 'escape enforce needs BPF-LSM, which this node does not offer'
+	t "the refused container left no endpoint" sh -c "! $W/weir list | grep -q '^g1 '"
+	t "weir status says BPF-LSM is unavailable, and why" \
+		status_says 'BPF-LSM:   unavailable: .*bpf.*; lsm_fallback refuse'
+	t "protected paths are refused even with lsm_fallback kill" refused g1 "$pid" \
+		'paths enforce' /etc/weir/fb.conf 'protected paths need BPF-LSM'
+	t "with lsm_fallback kill, escape enforce runs as kill" attach g1 "$pid" \
+		'escape enforce calls namespaces,mount' /etc/weir/fb.conf
+	t "weir list says so" sh -c "$W/weir list --json | tee /tmp/l; grep -q 'escape=enforce(kill: no BPF-LSM)' /tmp/l"
+	t "unshare(CLONE_NEWUSER) is killed" killed g1 unshare-user
+	t "a mount is killed" killed g1 mount /tmp/m
+	t "an unguarded cgroup still mounts" answer open ok mount /tmp/m
+	t "event: killed, reported per container" event g1 '"guard":"escape","action":"killed".*"syscall":"unshare"'
+	kill "$pid"
+	t "weir-hook detaches" detach g1 /etc/weir/fb.conf
+	;;
+*)
+	echo "not ok 1 - guard-suite.sh: unknown round $1"
+	exit 1
+	;;
+esac
+kill "$open_pid" 2>/dev/null
+echo "1..$n"
+exit $fail
