@@ -47,7 +47,8 @@ base=(make gcc clang llvm pkg-config libelf-dev zlib1g-dev libjson-c-dev libcap-
 	iproute2 iputils-ping nftables iperf3 busybox-static runc jq bc
 	podman netavark aardvark-dns iptables socat python3 ncat
 	containernetworking-plugins python3-grpcio python3-protobuf protobuf-compiler
-	libncurses-dev curl tmux python3-prometheus-client qemu-system-x86 cpio)
+	libncurses-dev curl tmux python3-prometheus-client qemu-system-x86 cpio
+	clang-format shellcheck scdoc man-db groff-base bash-completion dpkg-dev debhelper lintian pkgconf libclang-rt-dev valgrind)
 bp=(libbpf-dev bpftool)
 
 all_installed() {
