@@ -175,8 +175,8 @@ stop_and_check ing
 # ---------------------------------------------------------------------------------------
 diag "4b. a UDP server answers what its ingress let in, whatever egress says"
 # Egress names one TCP service nobody runs (issue 10's example); ingress lets the peer's
-# client reach udp/5353-5354. Replies leave from sendto() (5353) and from a socket that
-# connect()s to the client first (5354); the same sockets still get EPERM towards peer B,
+# client reach udp/5353-5354. Replies leave from sendto() (5353) and from a socket bound to
+# the port that connect()s to the client (5354); the servers still get EPERM towards peer B,
 # who never sent them anything. udp/5355 is outside the ingress policy: nothing comes in.
 gw4=$(gw_addr4 11) gw6=$(gw_addr6 11)
 start udps 11 --egress "allow 10.150.0.64/26 tcp/65533" \
@@ -197,7 +197,7 @@ snap_next "$id"
 is "$(snap_delta .ingress.udp.packets .egress.udp.packets .egress.denied_connects .egress.policy_dropped.packets .ingress.policy_dropped.packets)" \
 	"4 4 4 0 0" "counters: 4 datagrams in, 4 replies out, the 4 sends to peer B refused at sendmsg, nothing dropped"
 udps_log() { runc_out udps | grep -E '^(reply|also) ' | sed -E 's/^(reply|also) [0-9]+ /\1 /' | sort | uniq -c | sed -E 's/^ +//' | tr '\n' ';'; }
-want="2 also $B4: EPERM;2 also $B6: EPERM;2 reply to $gw4: ok;2 reply to $gw6: ok;"
+want="2 also to $B4: EPERM;2 also to $B6: EPERM;2 reply to $gw4: ok;2 reply to $gw6: ok;"
 is "$(udps_log)" "$want" "the servers' own account: every reply ok, every send to peer B (IPv4 and IPv6) EPERM"
 cw udps udp-send "$B4" 5000 1 10
 wlike '^EPERM$' "IPv4: a datagram to a peer that never sent to the container is refused"

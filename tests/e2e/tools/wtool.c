@@ -646,8 +646,8 @@ static int udp_server(int argc, char **argv, int echo)
 
 /*
  * A UDP server that says what became of each reply: "reply N to PEER: ok" or the errno's name.
- * sendto: the reply names the client. connect: the socket connect()s to the client, send()s
- * and disconnects again (the pattern of servers that keep a socket per client). With ALSO,
+ * sendto: the reply names the client. connect: a socket bound to the server's port connect()s
+ * to the client and send()s (the pattern of servers that keep a socket per client). With ALSO,
  * each datagram is followed by one to ALSO4 or ALSO6 (the client's family) from the same
  * socket, a peer that never sent anything: "also N to ADDR: ...".
  */
@@ -674,12 +674,29 @@ static int cmd_udp_reply_server(int argc, char **argv)
 		}
 		addr_str(&ss, peer, sizeof(peer));
 		if (connect_mode) {
-			struct sockaddr unspec = {.sa_family = AF_UNSPEC};
-			if (connect(fd, (struct sockaddr *)&ss, sl) < 0)
+			/*
+			 * A socket of its own per reply, bound to the server's port: disconnecting
+			 * (AF_UNSPEC) the server's own socket after a connect() to an IPv4-mapped
+			 * client leaves it deaf to IPv6 datagrams on Linux 6.18.
+			 */
+			struct sockaddr_storage me;
+			socklen_t ml = sizeof(me);
+			int one = 1, zero = 0;
+			int cfd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+			if (cfd < 0 || getsockname(fd, (struct sockaddr *)&me, &ml) < 0) {
 				e = errno;
-			else if (send(fd, buf, (size_t)len, 0) < 0)
-				e = errno;
-			connect(fd, &unspec, sizeof(unspec));
+			} else {
+				setsockopt(cfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+				if (ss.ss_family == AF_INET6)
+					setsockopt(cfd, IPPROTO_IPV6, IPV6_V6ONLY, &zero,
+						   sizeof(zero));
+				if (bind(cfd, (struct sockaddr *)&me, ml) < 0 ||
+				    connect(cfd, (struct sockaddr *)&ss, sl) < 0 ||
+				    send(cfd, buf, (size_t)len, 0) < 0)
+					e = errno;
+			}
+			if (cfd >= 0)
+				close(cfd);
 		} else if (sendto(fd, buf, (size_t)len, 0, (struct sockaddr *)&ss, sl) < 0) {
 			e = errno;
 		}
