@@ -58,6 +58,23 @@ static __always_inline void weir_ct_key_of(struct weir_ct_key *k, __u32 ep_id, _
 	}
 }
 
+/* A peer opened a UDP flow to the endpoint: its replies may be sent with sendto(). */
+static __always_inline void weir_reply_open(__u32 ep_id, const struct weir_endpoint *cfg,
+					    const struct weir_ct_key *ct)
+{
+	struct weir_reply_key k = {};
+	struct weir_reply_val v = {};
+
+	k.ep_id = ep_id;
+	k.proto = ct->proto;
+	k.family = ct->family;
+	k.lport = ct->lport;
+	k.rport = ct->rport;
+	__builtin_memcpy(k.raddr, ct->raddr, 16);
+	v.gen = cfg->gen;
+	bpf_map_update_elem(&weir_ct_reply, &k, &v, BPF_ANY);
+}
+
 /*
  * A verdict for one packet of an endpoint with a policy: flows already tracked pass (that is
  * how replies get through a default-deny direction), new flows are checked against this
@@ -88,6 +105,8 @@ static __always_inline int weir_skb_allowed(__u32 ep_id, const struct weir_endpo
 	val.gen = cfg->gen;
 	val.origin = dir;
 	bpf_map_update_elem(&weir_ct, &key, &val, BPF_ANY);
+	if (dir == WEIR_INGRESS && p->proto == IPPROTO_UDP && p->have_ports)
+		weir_reply_open(ep_id, cfg, &key);
 	return 1;
 }
 
@@ -210,8 +229,68 @@ static __always_inline void weir_sock_event(__u32 ep_id, __u8 family, const __u8
 	weir_event_denied(&k, WEIR_EGRESS, WEIR_AT_SOCKET, verdict);
 }
 
+/*
+ * The local side of a sendmsg(): the socket's port (bound by then) and the source address, when
+ * the kernel knows it before routing (a socket bound to one address, IP_PKTINFO).
+ */
+struct weir_sock_local {
+	__u16 port; /* host order */
+	__u8 have_addr;
+	__u8 addr[16];
+};
+
+/*
+ * Is this datagram a reply to a UDP flow the peer opened (allowed in by the ingress policy,
+ * or while ingress was open)? With the source address known, the flow itself answers, as it
+ * will for the packet; from a wildcard-bound socket, the peer and the local port do, and the
+ * packet path still requires the flow itself. A denied packet, even one passed by audit mode,
+ * opens no flow: its reply is judged by the egress policy, as every reply in audit mode is.
+ */
+static __always_inline int weir_sock_is_reply(__u32 ep_id, const struct weir_endpoint *cfg,
+					      __u8 family, const __u8 *remote, __u16 rport,
+					      const struct weir_sock_local *local)
+{
+	__u32 alen = family == WEIR_V4 ? 4 : 16;
+
+	if (local->have_addr) {
+		struct weir_ct_key k = {};
+		struct weir_ct_val *ct;
+
+		k.ep_id = ep_id;
+		k.proto = IPPROTO_UDP;
+		k.family = family;
+		k.lport = local->port;
+		k.rport = rport;
+		if (alen == 4) {
+			__builtin_memcpy(k.laddr, local->addr, 4);
+			__builtin_memcpy(k.raddr, remote, 4);
+		} else {
+			__builtin_memcpy(k.laddr, local->addr, 16);
+			__builtin_memcpy(k.raddr, remote, 16);
+		}
+		ct = bpf_map_lookup_elem(&weir_ct, &k);
+		return ct && ct->gen == cfg->gen;
+	} else {
+		struct weir_reply_key k = {};
+		struct weir_reply_val *v;
+
+		k.ep_id = ep_id;
+		k.proto = IPPROTO_UDP;
+		k.family = family;
+		k.lport = local->port;
+		k.rport = rport;
+		if (alen == 4)
+			__builtin_memcpy(k.raddr, remote, 4);
+		else
+			__builtin_memcpy(k.raddr, remote, 16);
+		v = bpf_map_lookup_elem(&weir_ct_reply, &k);
+		return v && v->gen == cfg->gen;
+	}
+}
+
+/* local: the sending socket's side, NULL at connect() (a new flow by definition). */
 static __always_inline int weir_sock_verdict(__u8 family, const __u8 *remote, __u32 protocol,
-					     __u32 user_port)
+					     __u32 user_port, const struct weir_sock_local *local)
 {
 	struct weir_dir_counters *cnt;
 	struct weir_endpoint *cfg;
@@ -233,6 +312,9 @@ static __always_inline int weir_sock_verdict(__u8 family, const __u8 *remote, __
 	port = bpf_ntohs((__u16)user_port);
 	if (weir_policy_allows(*ep, WEIR_EGRESS, family, remote, pclass, port, 1))
 		return SOCK_ALLOW;
+	if (local && protocol == IPPROTO_UDP &&
+	    weir_sock_is_reply(*ep, cfg, family, remote, port, local))
+		return SOCK_ALLOW;
 	cnt = weir_counters_of(*ep, WEIR_EGRESS);
 	if (cfg->flags & WEIR_EP_MON_FLOWS)
 		weir_sock_event(*ep, family, remote, protocol, port,
@@ -248,17 +330,18 @@ static __always_inline int weir_sock_verdict(__u8 family, const __u8 *remote, __
 	return SOCK_DENY;
 }
 
-static __always_inline int weir_sock4(struct bpf_sock_addr *ctx)
+static __always_inline int weir_sock4(struct bpf_sock_addr *ctx, struct weir_sock_local *local)
 {
 	__u32 addr = ctx->user_ip4;
 
 	/* 127.0.0.0/8 never leaves the container's network namespace. */
 	if ((bpf_ntohl(addr) >> 24) == 127)
 		return SOCK_ALLOW;
-	return weir_sock_verdict(WEIR_V4, (const __u8 *)&addr, ctx->protocol, ctx->user_port);
+	return weir_sock_verdict(WEIR_V4, (const __u8 *)&addr, ctx->protocol, ctx->user_port,
+				 local);
 }
 
-static __always_inline int weir_sock6(struct bpf_sock_addr *ctx)
+static __always_inline int weir_sock6(struct bpf_sock_addr *ctx, struct weir_sock_local *local)
 {
 	__u32 addr[4];
 
@@ -272,10 +355,14 @@ static __always_inline int weir_sock6(struct bpf_sock_addr *ctx)
 		/* An IPv4-mapped address on a dual-stack socket is IPv4 traffic. */
 		if ((bpf_ntohl(addr[3]) >> 24) == 127)
 			return SOCK_ALLOW;
+		if (local && local->have_addr) {
+			/* the source is IPv4-mapped too, or the send fails anyway */
+			__builtin_memmove(local->addr, local->addr + 12, 4);
+		}
 		return weir_sock_verdict(WEIR_V4, (const __u8 *)&addr[3], ctx->protocol,
-					 ctx->user_port);
+					 ctx->user_port, local);
 	}
-	return weir_sock_verdict(WEIR_V6, (const __u8 *)addr, ctx->protocol, ctx->user_port);
+	return weir_sock_verdict(WEIR_V6, (const __u8 *)addr, ctx->protocol, ctx->user_port, local);
 }
 
 /*
@@ -307,7 +394,8 @@ static __always_inline void weir_sock_class(struct bpf_sock_addr *ctx)
 /*
  * connect() is judged for TCP only: a UDP connect() sends nothing, and programs (ping among
  * them) connect a UDP socket merely to learn their source address. What a connected UDP
- * socket then sends is dropped at cgroup_skb egress, which fails the send() with EPERM too.
+ * socket then sends is judged at cgroup_skb egress, which fails a denied send() with EPERM too;
+ * a server that connect()s to its client to answer it finds the flow the client opened there.
  */
 SEC("cgroup/connect4")
 int weir_connect4(struct bpf_sock_addr *ctx)
@@ -315,7 +403,7 @@ int weir_connect4(struct bpf_sock_addr *ctx)
 	weir_sock_class(ctx);
 	if (ctx->protocol != IPPROTO_TCP)
 		return SOCK_ALLOW;
-	return weir_sock4(ctx);
+	return weir_sock4(ctx, NULL);
 }
 
 SEC("cgroup/connect6")
@@ -324,19 +412,49 @@ int weir_connect6(struct bpf_sock_addr *ctx)
 	weir_sock_class(ctx);
 	if (ctx->protocol != IPPROTO_TCP)
 		return SOCK_ALLOW;
-	return weir_sock6(ctx);
+	return weir_sock6(ctx, NULL);
 }
 
+/*
+ * sendmsg runs for a datagram with a destination address (sendto(), or sendmsg() with
+ * msg_name), before routing. The source address it shows is the one the kernel already knows:
+ * the socket's bound address, or an IP_PKTINFO/IPV6_PKTINFO one; 0 for a wildcard-bound
+ * socket, whose source routing picks later.
+ */
 SEC("cgroup/sendmsg4")
 int weir_sendmsg4(struct bpf_sock_addr *ctx)
 {
+	struct weir_sock_local local = {};
+	struct bpf_sock *sk = ctx->sk;
+	__u32 src = ctx->msg_src_ip4;
+
 	weir_sock_class(ctx);
-	return weir_sock4(ctx);
+	if (sk)
+		local.port = (__u16)sk->src_port;
+	if (src) {
+		local.have_addr = 1;
+		__builtin_memcpy(local.addr, &src, 4);
+	}
+	return weir_sock4(ctx, &local);
 }
 
 SEC("cgroup/sendmsg6")
 int weir_sendmsg6(struct bpf_sock_addr *ctx)
 {
+	struct weir_sock_local local = {};
+	struct bpf_sock *sk = ctx->sk;
+	__u32 src[4];
+
 	weir_sock_class(ctx);
-	return weir_sock6(ctx);
+	if (sk)
+		local.port = (__u16)sk->src_port;
+	src[0] = ctx->msg_src_ip6[0];
+	src[1] = ctx->msg_src_ip6[1];
+	src[2] = ctx->msg_src_ip6[2];
+	src[3] = ctx->msg_src_ip6[3];
+	if (src[0] | src[1] | src[2] | src[3]) {
+		local.have_addr = 1;
+		__builtin_memcpy(local.addr, src, 16);
+	}
+	return weir_sock6(ctx, &local);
 }

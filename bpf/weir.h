@@ -10,7 +10,7 @@
 #include <linux/types.h>
 #include <linux/bpf.h> /* struct bpf_spin_lock */
 
-#define WEIR_ABI_VERSION 3
+#define WEIR_ABI_VERSION 4
 
 #define WEIR_MAX_ENDPOINTS     16384
 #define WEIR_MAX_CGROUPS       65536
@@ -139,6 +139,27 @@ struct weir_ct_val {
 	__u32 gen;   /* weir_endpoint.gen when the flow was opened */
 	__u8 origin; /* enum weir_dir of the packet that opened the flow */
 	__u8 pad[3];
+};
+
+/*
+ * The peers that opened a UDP flow to an endpoint, by the endpoint's port but without its
+ * address (weir_ct_reply). A sendmsg() on a socket bound to a wildcard address cannot know
+ * the source address the kernel will pick, so it cannot look the flow up in weir_ct; this
+ * tells it that the datagram answers one. Written by the ingress path with the flow's
+ * weir_ct entry; the packet itself is then judged by weir_ct as every packet is.
+ */
+struct weir_reply_key {
+	__u32 ep_id;
+	__u8 proto; /* IPPROTO_UDP */
+	__u8 family;
+	__u16 lport; /* host order */
+	__u16 rport;
+	__u16 pad;
+	__u8 raddr[16];
+};
+
+struct weir_reply_val {
+	__u32 gen; /* weir_endpoint.gen when the peer opened the flow */
 };
 
 struct weir_pb {

@@ -26,6 +26,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } weir_ct SEC(".maps");
 
+/* What sendmsg() can see of a UDP flow a peer opened (struct weir_reply_key). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, WEIR_MAX_CT_ENTRIES);
+	__type(key, struct weir_reply_key);
+	__type(value, struct weir_reply_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weir_ct_reply SEC(".maps");
+
 /* Per-CPU so counting never needs an atomic; user space sums the CPUs. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -360,7 +360,8 @@ static const char *effect_of(const struct trace_run *t, uint32_t pclass, const c
 	if (pclass == WEIR_PC_TCP)
 		return "connect() fails with EPERM at once";
 	if (pclass == WEIR_PC_UDP)
-		return "sendto() and send() fail with EPERM; nothing is sent";
+		return "sendto() and send() fail with EPERM, except replies to a flow the peer "
+		       "opened; nothing is sent";
 	/* an ICMPv6 socket does not report what happens to the packet once it is built */
 	return t->q->family == WEIR_V4
 		       ? "dropped, counted in egress policy_dropped; the send fails with EPERM"
@@ -397,8 +398,8 @@ static void rules_text(struct json_object *arr, char *buf, size_t size)
 	}
 }
 
-static const char *conntrack_text(const struct trace_run *t, bool passes, bool partly, char *buf,
-				  size_t size)
+static const char *conntrack_text(const struct trace_run *t, bool passes, bool partly, bool audited,
+				  char *buf, size_t size)
 {
 	const char *other = dir_names[!t->q->dir];
 	bool other_policy = t->kep.flags & (t->q->dir == WEIR_EGRESS ? WEIR_EP_POLICY_INGRESS
@@ -408,6 +409,11 @@ static const char *conntrack_text(const struct trace_run *t, bool passes, bool p
 		snprintf(buf, size,
 			 "no policy in either direction: nothing is tracked, "
 			 "everything passes");
+	else if (audited)
+		snprintf(buf, size,
+			 "audit mode passes it without opening a flow: its replies are judged by "
+			 "the %s policy (and audited)",
+			 other);
 	else if (partly)
 		snprintf(buf, size,
 			 "on the ports that pass, the first packet opens a tracked flow whose "
@@ -509,14 +515,15 @@ static struct json_object *trace_class(struct trace_run *t, uint32_t pclass)
 		o, "deny_overrides_allow",
 		json_object_new_boolean(t->policy && strcmp(verdict, "allowed") && a[0] && d[0]));
 
-	/* denied in audit mode still passes, and is tracked */
-	bool passes = strcmp(verdict, "denied") || (t->kep.flags & WEIR_EP_AUDIT);
+	/* denied in audit mode still passes, but opens no flow */
+	bool passes = strcmp(verdict, "denied");
+	bool audited = !passes && t->any_policy && (t->kep.flags & WEIR_EP_AUDIT);
 
 	json_object_object_add(ct, "tracked", json_object_new_boolean(t->any_policy && passes));
 	json_object_object_add(
 		ct, "text",
 		json_object_new_string(conntrack_text(t, passes, !strcmp(verdict, "some ports"),
-						      ctbuf, sizeof(ctbuf))));
+						      audited, ctbuf, sizeof(ctbuf))));
 	r = t->any_policy ? ct_scan(t->ctx, t->te, q, pclass, &cnt) : 0;
 	if (r) {
 		json_object_object_add(ct, "live_flows", NULL);

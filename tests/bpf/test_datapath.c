@@ -6,14 +6,23 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -24,6 +33,7 @@
 #include "cgroup.h"
 #include "config.h"
 #include "policy.h"
+#include "util.h"
 #include "bpf/lib/verdict.h"
 #include "weir.skel.h"
 
@@ -34,6 +44,30 @@ static uint64_t my_cgid;
 static int ifindex; /* any non-loopback device: loopback traffic is never filtered */
 static int ncpu;
 static struct weir_config cfg;
+
+/*
+ * The sender: a child process in a cgroup of the test's own, in a network namespace of its
+ * own with nothing but a down loopback, where weir's sendmsg programs are attached. It sends
+ * one datagram per request and answers with the errno: EPERM is weir's refusal; any other
+ * outcome (ENETUNREACH: there is no route) means the program let the datagram through.
+ */
+struct send_req {
+	uint8_t family;	  /* WEIR_V4 or WEIR_V6 */
+	uint8_t mapped;	  /* an IPv4 peer, through a dual-stack IPv6 socket */
+	uint8_t have_src; /* IP_PKTINFO / IPV6_PKTINFO names the source address */
+	uint8_t pad;
+	uint16_t lport, rport;
+	uint8_t raddr[16];
+	uint8_t src[16];
+};
+
+static struct {
+	char cg[PATH_MAX];
+	uint64_t cgid;
+	pid_t pid;
+	int req, resp; /* pipes to and from the child */
+	struct bpf_link *links[2];
+} snd = {.pid = -1, .req = -1, .resp = -1};
 
 struct pkt {
 	uint8_t buf[256];
@@ -152,6 +186,13 @@ static void setup_endpoint(const char *egress_rules, const char *ingress_rules, 
 		while (!bpf_map_get_next_key(mfd, NULL, &ck))
 			bpf_map_delete_elem(mfd, &ck);
 	}
+	mfd = bpf_map__fd(skel->maps.weir_ct_reply);
+	{
+		struct weir_reply_key rk;
+
+		while (!bpf_map_get_next_key(mfd, NULL, &rk))
+			bpf_map_delete_elem(mfd, &rk);
+	}
 
 	if (egress_rules)
 		kv[n++] = (struct weir_kv){"egress.weir.io", egress_rules};
@@ -177,6 +218,11 @@ static void setup_endpoint(const char *egress_rules, const char *ingress_rules, 
 	assert_int_equal(
 		bpf_map_update_elem(bpf_map__fd(skel->maps.weir_cgroups), &my_cgid, &ep, BPF_ANY),
 		0);
+	/* the sender's cgroup (sendmsg tests) is the same endpoint */
+	if (snd.cgid)
+		assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.weir_cgroups),
+						     &snd.cgid, &ep, BPF_ANY),
+				 0);
 	assert_non_null(zero);
 	assert_int_equal(
 		bpf_map_update_elem(bpf_map__fd(skel->maps.weir_counters), &ep, zero, BPF_ANY), 0);
@@ -336,7 +382,6 @@ static void test_unregistered_and_malformed(void **state)
 	assert_int_equal(egress(&p), 0); /* attached but not registered: fail closed */
 }
 
-/* The real program against the reference evaluator, on random policies and packets. */
 static uint64_t rs = 88172645463325252ULL;
 static uint32_t rnd(uint32_t n)
 {
@@ -345,6 +390,415 @@ static uint32_t rnd(uint32_t n)
 	rs ^= rs << 17;
 	return (uint32_t)(rs % n);
 }
+
+/* ---- sendmsg: replies to UDP flows a peer opened --------------------------------------- */
+
+#ifndef IPV6_FREEBIND
+#define IPV6_FREEBIND 78
+#endif
+
+static int child_send(const struct send_req *q)
+{
+	bool v6 = q->family == WEIR_V6 || q->mapped;
+	int one = 1, zero = 0, fd, e = 0;
+	struct sockaddr_storage dst = {}, local = {};
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+		struct cmsghdr align;
+	} ctl = {};
+	char data[8] = "weir";
+	struct iovec iov = {.iov_base = data, .iov_len = sizeof(data)};
+	struct msghdr msg = {.msg_name = &dst, .msg_iov = &iov, .msg_iovlen = 1};
+	socklen_t len;
+
+	fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (v6) {
+		struct sockaddr_in6 *l6 = (struct sockaddr_in6 *)&local;
+		struct sockaddr_in6 *d6 = (struct sockaddr_in6 *)&dst;
+
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, q->mapped ? &zero : &one, sizeof(one));
+		setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one));
+		l6->sin6_family = AF_INET6;
+		l6->sin6_port = htons(q->lport);
+		d6->sin6_family = AF_INET6;
+		d6->sin6_port = htons(q->rport);
+		if (q->mapped) {
+			d6->sin6_addr.s6_addr[10] = d6->sin6_addr.s6_addr[11] = 0xff;
+			memcpy(&d6->sin6_addr.s6_addr[12], q->raddr, 4);
+		} else {
+			memcpy(&d6->sin6_addr, q->raddr, 16);
+		}
+		len = sizeof(*l6);
+		msg.msg_namelen = sizeof(*d6);
+	} else {
+		struct sockaddr_in *l4 = (struct sockaddr_in *)&local;
+		struct sockaddr_in *d4 = (struct sockaddr_in *)&dst;
+
+		l4->sin_family = AF_INET;
+		l4->sin_port = htons(q->lport);
+		d4->sin_family = AF_INET;
+		d4->sin_port = htons(q->rport);
+		memcpy(&d4->sin_addr, q->raddr, 4);
+		len = sizeof(*l4);
+		msg.msg_namelen = sizeof(*d4);
+	}
+	if (bind(fd, (struct sockaddr *)&local, len)) {
+		e = errno;
+		close(fd);
+		return e ? e : EIO;
+	}
+	if (q->have_src) {
+		struct cmsghdr *c;
+
+		msg.msg_control = ctl.buf;
+		c = (struct cmsghdr *)ctl.buf;
+		if (v6) {
+			struct in6_pktinfo pi = {};
+
+			if (q->mapped) {
+				pi.ipi6_addr.s6_addr[10] = pi.ipi6_addr.s6_addr[11] = 0xff;
+				memcpy(&pi.ipi6_addr.s6_addr[12], q->src, 4);
+			} else {
+				memcpy(&pi.ipi6_addr, q->src, 16);
+			}
+			c->cmsg_level = IPPROTO_IPV6;
+			c->cmsg_type = IPV6_PKTINFO;
+			c->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+			msg.msg_controllen = CMSG_SPACE(sizeof(pi));
+		} else {
+			struct in_pktinfo pi = {};
+
+			memcpy(&pi.ipi_spec_dst, q->src, 4);
+			c->cmsg_level = IPPROTO_IP;
+			c->cmsg_type = IP_PKTINFO;
+			c->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+			msg.msg_controllen = CMSG_SPACE(sizeof(pi));
+		}
+	}
+	if (sendmsg(fd, &msg, 0) < 0)
+		e = errno;
+	close(fd);
+	return e;
+}
+
+static void __attribute__((noreturn)) child_main(int req, int resp)
+{
+	char procs[PATH_MAX + 16];
+	struct send_req q;
+	int fd, r = 0;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", snd.cg);
+	fd = open(procs, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "0", 1) != 1 || unshare(CLONE_NEWNET))
+		r = errno ? errno : EIO;
+	if (fd >= 0)
+		close(fd);
+	if (write(resp, &r, sizeof(r)) != sizeof(r) || r)
+		_exit(1);
+	while (read(req, &q, sizeof(q)) == sizeof(q)) {
+		r = child_send(&q);
+		if (write(resp, &r, sizeof(r)) != sizeof(r))
+			break;
+	}
+	_exit(0);
+}
+
+static void sender_stop(void)
+{
+	for (int i = 0; i < 2; i++)
+		if (snd.links[i])
+			bpf_link__destroy(snd.links[i]);
+	snd.links[0] = snd.links[1] = NULL;
+	if (snd.req >= 0)
+		close(snd.req);
+	if (snd.resp >= 0)
+		close(snd.resp);
+	snd.req = snd.resp = -1;
+	if (snd.pid > 0) {
+		kill(snd.pid, SIGKILL);
+		waitpid(snd.pid, NULL, 0);
+	}
+	snd.pid = -1;
+	if (snd.cg[0])
+		rmdir(snd.cg);
+	snd.cg[0] = '\0';
+	snd.cgid = 0;
+}
+
+/* The child, its cgroup and the two sendmsg programs linked to it; 0 or -errno. */
+static int sender_start(void)
+{
+	char mnt[PATH_MAX];
+	int req[2], resp[2], r = 0, cgfd;
+
+	if (weir_cgroup2_mount(mnt, sizeof(mnt)))
+		return -ENOENT;
+	snprintf(snd.cg, sizeof(snd.cg), "%s/weir-test-datapath-%d", mnt, getpid());
+	if (mkdir(snd.cg, 0755) || weir_cgroup_id(snd.cg, &snd.cgid)) {
+		r = -errno;
+		snd.cg[0] = '\0';
+		return r;
+	}
+	cgfd = open(snd.cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cgfd < 0)
+		return -errno;
+	snd.links[0] = bpf_program__attach_cgroup(skel->progs.weir_sendmsg4, cgfd);
+	snd.links[1] = bpf_program__attach_cgroup(skel->progs.weir_sendmsg6, cgfd);
+	close(cgfd);
+	if (!snd.links[0] || !snd.links[1])
+		return -EIO;
+	if (pipe2(req, O_CLOEXEC) || pipe2(resp, O_CLOEXEC))
+		return -errno;
+	snd.pid = fork();
+	if (snd.pid < 0)
+		return -errno;
+	if (snd.pid == 0) {
+		close(req[1]);
+		close(resp[0]);
+		child_main(req[0], resp[1]);
+	}
+	close(req[0]);
+	close(resp[1]);
+	snd.req = req[1];
+	snd.resp = resp[0];
+	if (read(snd.resp, &r, sizeof(r)) != sizeof(r))
+		return -EIO;
+	return -r;
+}
+
+/* The errno of one datagram from lport to raddr:rport (0: sent). */
+static int send_from(const char *laddr, uint16_t lport, const char *raddr, uint16_t rport,
+		     bool mapped)
+{
+	struct send_req q = {.lport = lport, .rport = rport, .mapped = mapped};
+	int r;
+
+	q.family = strchr(raddr, ':') ? WEIR_V6 : WEIR_V4;
+	inet_pton(q.family == WEIR_V4 ? AF_INET : AF_INET6, raddr, q.raddr);
+	if (laddr) {
+		q.have_src = 1;
+		inet_pton(q.family == WEIR_V4 ? AF_INET : AF_INET6, laddr, q.src);
+	}
+	if (write(snd.req, &q, sizeof(q)) != sizeof(q) ||
+	    read(snd.resp, &r, sizeof(r)) != sizeof(r))
+		fail_msg("the sender child is gone");
+	return r;
+}
+
+/* "EPERM" (weir refused) or "sent" (weir let it through: anything else) */
+static const char *sent(int e)
+{
+	return e == EPERM ? "EPERM" : "sent";
+}
+
+static void udp_in(const char *src, uint16_t sport, const char *dst, uint16_t dport, int want)
+{
+	struct pkt p = make_pkt(src, dst, IPPROTO_UDP, sport, dport, 20);
+
+	assert_int_equal(ingress(&p), want);
+}
+
+static void test_udp_replies_at_sendmsg(void **state)
+{
+	struct weir_counters c;
+
+	(void)state;
+	/* issue 10's example: egress names one TCP service, ingress is open */
+	setup_endpoint("allow 10.150.0.64/26 tcp/65533; allow 10.150.0.64/26 udp/9", NULL, false);
+	assert_string_equal(sent(send_from(NULL, 53, "192.0.2.7", 40000, false)), "EPERM");
+	assert_string_equal(sent(send_from(NULL, 53, "10.150.0.70", 9, false)), "sent");
+	udp_in("192.0.2.7", 40000, "10.1.0.2", 53, 1);
+	udp_in("fd01::7", 40000, "fd00::2", 53, 1);
+	/* the reply, from a wildcard-bound socket: IPv4, IPv4-mapped, IPv6 */
+	assert_string_equal(sent(send_from(NULL, 53, "192.0.2.7", 40000, false)), "sent");
+	assert_string_equal(sent(send_from(NULL, 53, "192.0.2.7", 40000, true)), "sent");
+	assert_string_equal(sent(send_from(NULL, 53, "fd01::7", 40000, false)), "sent");
+	/* the source address known: the flow itself decides */
+	assert_string_equal(sent(send_from("10.1.0.2", 53, "192.0.2.7", 40000, false)), "sent");
+	assert_string_equal(sent(send_from("10.1.0.2", 53, "192.0.2.7", 40000, true)), "sent");
+	assert_string_equal(sent(send_from("fd00::2", 53, "fd01::7", 40000, false)), "sent");
+	assert_string_equal(sent(send_from("10.1.0.3", 53, "192.0.2.7", 40000, false)), "EPERM");
+	assert_string_equal(sent(send_from("fd00::3", 53, "fd01::7", 40000, false)), "EPERM");
+	/* no allow leaks: another peer, peer port, local port or family */
+	assert_string_equal(sent(send_from(NULL, 53, "192.0.2.8", 40000, false)), "EPERM");
+	assert_string_equal(sent(send_from(NULL, 53, "192.0.2.7", 40001, false)), "EPERM");
+	assert_string_equal(sent(send_from(NULL, 54, "192.0.2.7", 40000, false)), "EPERM");
+	assert_string_equal(sent(send_from(NULL, 53, "fd01::8", 40000, false)), "EPERM");
+	c = counters();
+	assert_int_equal(c.dir[WEIR_EGRESS].denied_connects, 7);
+	assert_int_equal(c.dir[WEIR_EGRESS].audit_denied_connects, 0);
+	/* sendmsg counts no packet: the packet path does */
+	assert_int_equal(c.dir[WEIR_EGRESS].proto[WEIR_PC_UDP].packets, 0);
+	assert_int_equal(c.dir[WEIR_INGRESS].proto[WEIR_PC_UDP].packets, 2);
+}
+
+static void test_udp_replies_need_allowed_ingress(void **state)
+{
+	struct weir_counters c;
+	struct weir_endpoint epv;
+	uint32_t ep = EP;
+	int fd = bpf_map__fd(skel->maps.weir_endpoints);
+
+	(void)state;
+	setup_endpoint("allow 10.150.0.64/26 tcp/65533", "allow 192.0.2.0/24 udp/53", false);
+	udp_in("198.51.100.1", 40000, "10.1.0.2", 53, 0); /* dropped: no flow */
+	assert_string_equal(sent(send_from(NULL, 53, "198.51.100.1", 40000, false)), "EPERM");
+	udp_in("192.0.2.7", 40000, "10.1.0.2", 54, 0); /* another port: dropped */
+	assert_string_equal(sent(send_from(NULL, 54, "192.0.2.7", 40000, false)), "EPERM");
+	udp_in("192.0.2.7", 40000, "10.1.0.2", 53, 1);
+	assert_string_equal(sent(send_from(NULL, 53, "192.0.2.7", 40000, false)), "sent");
+	c = counters();
+	assert_int_equal(c.dir[WEIR_EGRESS].denied_connects, 2);
+	assert_int_equal(c.dir[WEIR_INGRESS].policy_dropped.packets, 2);
+
+	/* a new registration of the endpoint (another gen) inherits no flow */
+	assert_int_equal(bpf_map_lookup_elem(fd, &ep, &epv), 0);
+	epv.gen++;
+	assert_int_equal(bpf_map_update_elem(fd, &ep, &epv, BPF_ANY), 0);
+	assert_string_equal(sent(send_from(NULL, 53, "192.0.2.7", 40000, false)), "EPERM");
+	assert_string_equal(sent(send_from("10.1.0.2", 53, "192.0.2.7", 40000, false)), "EPERM");
+	udp_in("192.0.2.7", 40000, "10.1.0.2", 53, 1);
+	assert_string_equal(sent(send_from(NULL, 53, "192.0.2.7", 40000, false)), "sent");
+}
+
+static void test_udp_replies_audit(void **state)
+{
+	struct weir_counters c;
+
+	(void)state;
+	setup_endpoint("allow 10.150.0.64/26 tcp/65533", "allow 192.0.2.0/24 udp/53", true);
+	/* denied but passed: it opens no flow, so its reply is itself judged (and audited) */
+	udp_in("198.51.100.1", 40000, "10.1.0.2", 53, 1);
+	assert_string_equal(sent(send_from(NULL, 53, "198.51.100.1", 40000, false)), "sent");
+	c = counters();
+	assert_int_equal(c.dir[WEIR_INGRESS].audit_denied.packets, 1);
+	assert_int_equal(c.dir[WEIR_EGRESS].audit_denied_connects, 1);
+	/* allowed: its reply is a reply, nothing to audit */
+	udp_in("192.0.2.7", 40000, "10.1.0.2", 53, 1);
+	assert_string_equal(sent(send_from(NULL, 53, "192.0.2.7", 40000, false)), "sent");
+	c = counters();
+	assert_int_equal(c.dir[WEIR_EGRESS].audit_denied_connects, 1);
+	assert_int_equal(c.dir[WEIR_EGRESS].denied_connects, 0);
+}
+
+/*
+ * Random ingress and egress policies, random datagrams in and replies out, against a model:
+ * a send passes when the egress policy allows it or when it answers a flow the peer opened
+ * (an ingress datagram the ingress policy allowed, to that local port, and to that local
+ * address when the sender names one).
+ */
+struct flow_model {
+	uint8_t peer, pport, lport, laddr; /* indexes */
+};
+
+static void test_random_replies_in_kernel(void **state)
+{
+	static const char *const eg_rules[] = {
+		"allow 10.1.0.0/16 udp/53",	  "allow 10.1.2.3 udp",
+		"deny 10.1.2.0/24 udp/5000-6000", "allow any udp/5000",
+		"allow 192.0.2.0/24 tcp/53",	  "allow fd01::/64 udp/53"};
+	static const char *const in_rules[] = {"allow 10.1.0.0/16 udp/53",
+					       "allow any udp/5353",
+					       "deny 10.1.2.3",
+					       "allow 192.0.2.0/24",
+					       "allow fd01::/64 udp/53,udp/5353",
+					       "allow any tcp"};
+	static const char *const peers[] = {"10.1.2.3", "10.1.9.9", "192.0.2.1",
+					    "10.2.0.1", "fd01::1",  "fd02::1"};
+	static const char *const laddrs4[] = {"10.9.0.2", "10.9.0.3"};
+	static const char *const laddrs6[] = {"fd09::2", "fd09::3"};
+	static const uint16_t pports[] = {53, 5000, 40000};
+	static const uint16_t lports[] = {53, 5353, 6000};
+	unsigned int sends = 0, passed = 0, replies = 0;
+
+	(void)state;
+	for (int t = 0; t < 60; t++) {
+		char eg[512] = "", in[512] = "";
+		struct weir_policy pol = {};
+		struct weir_error err = {};
+		struct flow_model flows[64];
+		size_t nflows = 0;
+		uint64_t want_denied = 0;
+		bool have_in = rnd(3);
+
+		for (uint32_t i = 0, n = 1 + rnd(3); i < n; i++)
+			sprintf(eg + strlen(eg), "%s%s", i ? "; " : "", eg_rules[rnd(6)]);
+		for (uint32_t i = 0, n = 1 + rnd(3); have_in && i < n; i++)
+			sprintf(in + strlen(in), "%s%s", i ? "; " : "", in_rules[rnd(6)]);
+		assert_int_equal(weir_policy_parse_dir(&pol, WEIR_EGRESS, "egress.weir.io", eg,
+						       &cfg.limits, &err),
+				 0);
+		if (have_in)
+			assert_int_equal(weir_policy_parse_dir(&pol, WEIR_INGRESS,
+							       "ingress.weir.io", in, &cfg.limits,
+							       &err),
+					 0);
+		setup_endpoint(eg, have_in ? in : NULL, false);
+		for (int k = 0; k < 40; k++) {
+			uint8_t pi = (uint8_t)rnd(6), ppi = (uint8_t)rnd(3), li = (uint8_t)rnd(3);
+			uint8_t ai = (uint8_t)rnd(2);
+			const char *peer = peers[pi];
+			bool v6 = strchr(peer, ':') != NULL;
+			const char *laddr = v6 ? laddrs6[ai] : laddrs4[ai];
+			uint8_t addr[16] = {};
+
+			inet_pton(v6 ? AF_INET6 : AF_INET, peer, addr);
+			if (rnd(2)) {
+				/* a datagram in */
+				int want = weir_policy_eval_reference(
+					&pol, WEIR_INGRESS, v6 ? WEIR_V6 : WEIR_V4, addr,
+					WEIR_PC_UDP, lports[li], true);
+				bool known = false;
+
+				for (size_t f = 0; f < nflows; f++)
+					known |= flows[f].peer == pi && flows[f].pport == ppi &&
+						 flows[f].lport == li && flows[f].laddr == ai;
+				udp_in(peer, pports[ppi], laddr, lports[li], want || known);
+				if (want && !known && nflows < sizeof(flows) / sizeof(flows[0]))
+					flows[nflows++] = (struct flow_model){pi, ppi, li, ai};
+				continue;
+			} else {
+				/* a datagram out, naming its source or not */
+				bool named = rnd(2), reply = false;
+				int want, got;
+
+				for (size_t f = 0; f < nflows; f++)
+					reply |= flows[f].peer == pi && flows[f].pport == ppi &&
+						 flows[f].lport == li &&
+						 (!named || flows[f].laddr == ai);
+				want = weir_policy_eval_reference(&pol, WEIR_EGRESS,
+								  v6 ? WEIR_V6 : WEIR_V4, addr,
+								  WEIR_PC_UDP, pports[ppi], true) ||
+				       reply;
+				got = send_from(named ? laddr : NULL, lports[li], peer, pports[ppi],
+						!v6 && rnd(2));
+				if ((got != EPERM) != want)
+					fail_msg("egress \"%s\", ingress \"%s\": %s:%u from %s:%u: "
+						 "kernel %s, model %s%s",
+						 eg, have_in ? in : "(open)", peer, pports[ppi],
+						 named ? laddr : "*", lports[li], sent(got),
+						 want ? "sent" : "EPERM",
+						 reply ? " (a reply)" : "");
+				want_denied += !want;
+				sends++;
+				passed += want;
+				replies += reply;
+			}
+		}
+		assert_int_equal(counters().dir[WEIR_EGRESS].denied_connects, want_denied);
+		weir_policy_free(&pol);
+	}
+	print_message("%u datagrams sent through sendmsg (%u passed, %u replies)\n", sends, passed,
+		      replies);
+}
+
+/* The real program against the reference evaluator, on random policies and packets. */
 
 static void test_random_policies_in_kernel(void **state)
 {
@@ -399,6 +853,7 @@ static int setup(void **state)
 {
 	char cg[4096];
 	struct if_nameindex *ifs = if_nameindex();
+	int r;
 
 	weir_config_defaults(&cfg);
 	ncpu = libbpf_num_possible_cpus();
@@ -427,11 +882,20 @@ static int setup(void **state)
 		fprintf(stderr, "cannot load the datapath: %s\n", strerror(errno));
 		return -1;
 	}
+	r = sender_start();
+	if (r) {
+		fprintf(stderr, "cannot start the sender (cgroup, netns, sendmsg links): %s\n",
+			strerror(-r));
+		sender_stop();
+		weir_bpf__destroy(skel);
+		return -1;
+	}
 	return 0;
 }
 
 static int teardown(void **state)
 {
+	sender_stop();
 	weir_bpf__destroy(skel);
 	return 0;
 }
@@ -446,6 +910,10 @@ int main(void)
 		cmocka_unit_test(test_ipv6_extension_headers_and_ndp),
 		cmocka_unit_test(test_gso_counts_segments),
 		cmocka_unit_test(test_tcp_resets_counted),
+		cmocka_unit_test(test_udp_replies_at_sendmsg),
+		cmocka_unit_test(test_udp_replies_need_allowed_ingress),
+		cmocka_unit_test(test_udp_replies_audit),
+		cmocka_unit_test(test_random_replies_in_kernel),
 		cmocka_unit_test(test_unregistered_and_malformed),
 		cmocka_unit_test(test_random_policies_in_kernel),
 	};

@@ -173,6 +173,62 @@ check_egress_closed ing
 stop_and_check ing
 
 # ---------------------------------------------------------------------------------------
+diag "4b. a UDP server answers what its ingress let in, whatever egress says"
+# Egress names one TCP service nobody runs (issue 10's example); ingress lets the peer's
+# client reach udp/5353-5354. Replies leave from sendto() (5353) and from a socket bound to
+# the port that connect()s to the client (5354); the servers still get EPERM towards peer B,
+# who never sent them anything. udp/5355 is outside the ingress policy: nothing comes in.
+gw4=$(gw_addr4 11) gw6=$(gw_addr6 11)
+start udps 11 --egress "allow 10.150.0.64/26 tcp/65533" \
+	--ingress "allow $gw4 udp/5353-5354; allow $gw6 udp/5353-5354" \
+	-- /bin/sh -c "wtool udp-reply-server 5353 sendto $B4 $B6 5000 & wtool udp-reply-server 5354 connect $B4 $B6 5000 & wtool udp-reply-server 5355 sendto & wait"
+udps_listening() { runc_out udps | grep -c '^listening udp/'; }
+retry 5 count_at_least 3 udps_listening || diag "servers in udps did not start: $(runc_out udps)"
+id=$(runc_id udps)
+wait_quiet "$id"
+snap_start "$id"
+for fam in 4 6; do
+	pw udp-rr "$(ctr_addr$fam 11)" 5353 2000
+	wlike '^ok$' "IPv$fam: the container's UDP server answers with sendto() (ingress allowed the client, egress does not)"
+	pw udp-rr "$(ctr_addr$fam 11)" 5354 2000
+	wlike '^ok$' "IPv$fam: ... and from a socket it connect()s to the client"
+done
+snap_next "$id"
+is "$(snap_delta .ingress.udp.packets .egress.udp.packets .egress.denied_connects .egress.policy_dropped.packets .ingress.policy_dropped.packets)" \
+	"4 4 4 0 0" "counters: 4 datagrams in, 4 replies out, the 4 sends to peer B refused at sendmsg, nothing dropped"
+udps_log() { runc_out udps | grep -E '^(reply|also) ' | sed -E 's/^(reply|also) [0-9]+ /\1 /' | sort | uniq -c | sed -E 's/^ +//' | tr '\n' ';'; }
+want="2 also to $B4: EPERM;2 also to $B6: EPERM;2 reply to $gw4: ok;2 reply to $gw6: ok;"
+is "$(udps_log)" "$want" "the servers' own account: every reply ok, every send to peer B (IPv4 and IPv6) EPERM"
+cw udps udp-send "$B4" 5000 1 10
+wlike '^EPERM$' "IPv4: a datagram to a peer that never sent to the container is refused"
+cw udps udp-send "$B6" 5000 1 10
+wlike '^EPERM$' "IPv6: the same"
+pw udp-rr "$(ctr_addr4 11)" 5355 1000
+wlike '^ETIMEDOUT$' "a datagram to udp/5355 (outside the ingress policy) gets no answer"
+snap_next "$id"
+is "$(snap_delta .egress.denied_connects .ingress.policy_dropped.packets .egress.udp.packets)" "2 1 0" \
+	"counters: 2 more sends refused, the datagram to udp/5355 dropped at ingress, no UDP out"
+is "$(udps_log)" "$want" "the server on udp/5355 never saw a datagram"
+stop_and_check udps
+
+# Audit mode: a datagram the ingress policy denies passes, but opens no flow, so its reply
+# is judged by the egress policy and passes audited too, at sendmsg and as a packet.
+start udpa 12 --mode audit --egress "allow $CHK_NOBODY" --ingress "allow $CHK_NOBODY" \
+	-- /bin/wtool udp-reply-server 5353 sendto
+retry 5 grep -q '^listening udp/' "$(runc_bundle_dir udpa)/stdout" || diag "server in udpa did not start"
+id=$(runc_id udpa)
+wait_quiet "$id"
+snap_start "$id"
+for fam in 4 6; do
+	pw udp-rr "$(ctr_addr$fam 12)" 5353 2000
+	wlike '^ok$' "audit, IPv$fam: the denied request and its reply both pass"
+done
+snap_next "$id"
+is "$(snap_delta .ingress.audit_denied.packets .egress.audit_denied_connects .egress.audit_denied.packets .egress.denied_connects .egress.udp.packets)" \
+	"2 2 2 0 2" "audit: 2 requests audited at ingress, 2 replies audited at sendmsg and as packets, none refused"
+stop_and_check udpa
+
+# ---------------------------------------------------------------------------------------
 diag "5. deny overrides allow; port ranges"
 start ovr 8 --egress "$(ovr_policy 10.212.0.0/16 fd78:b::/32 fd78::/16)" -- /bin/sleep 3600
 check_override ovr 10.212.0.0/16 fd78:b::/32 fd78::/16

@@ -154,6 +154,7 @@ static void __attribute__((noreturn)) usage(void)
 		"       wtool udp-rr ADDR PORT [timeout_ms]\n"
 		"       wtool ping ADDR COUNT [SIZE] [timeout_ms]\n"
 		"       wtool tcp-server|udp-echo-server|udp-sink PORT [BIND_ADDR]\n"
+		"       wtool udp-reply-server PORT sendto|connect [ALSO4 ALSO6 ALSO_PORT]\n"
 		"       wtool hammer DENIED ALLOWED UDP_PORT TCP_PORT SECONDS [STATS_FILE]\n");
 	exit(WT_USAGE);
 }
@@ -643,6 +644,85 @@ static int udp_server(int argc, char **argv, int echo)
 	}
 }
 
+/*
+ * A UDP server that says what became of each reply: "reply N to PEER: ok" or the errno's name.
+ * sendto: the reply names the client. connect: a socket bound to the server's port connect()s
+ * to the client and send()s (the pattern of servers that keep a socket per client). With ALSO,
+ * each datagram is followed by one to ALSO4 or ALSO6 (the client's family) from the same
+ * socket, a peer that never sent anything: "also N to ADDR: ...".
+ */
+static int cmd_udp_reply_server(int argc, char **argv)
+{
+	if ((argc != 2 && argc != 5) || (strcmp(argv[1], "sendto") && strcmp(argv[1], "connect")))
+		usage();
+	lifetime();
+	int connect_mode = !strcmp(argv[1], "connect");
+	int fd = server_socket(SOCK_DGRAM, (int)num(argv[0], 1, 65535), NULL);
+	static char buf[65536];
+	for (long n = 1;; n++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		char peer[INET6_ADDRSTRLEN];
+		ssize_t len = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&ss, &sl);
+		int e = 0;
+		if (len < 0) {
+			if (errno == EINTR) {
+				n--;
+				continue;
+			}
+			fail(errno, "recvfrom");
+		}
+		addr_str(&ss, peer, sizeof(peer));
+		if (connect_mode) {
+			/*
+			 * A socket of its own per reply, bound to the server's port: disconnecting
+			 * (AF_UNSPEC) the server's own socket after a connect() to an IPv4-mapped
+			 * client leaves it deaf to IPv6 datagrams on Linux 6.18.
+			 */
+			struct sockaddr_storage me;
+			socklen_t ml = sizeof(me);
+			int one = 1, zero = 0;
+			int cfd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+			if (cfd < 0 || getsockname(fd, (struct sockaddr *)&me, &ml) < 0) {
+				e = errno;
+			} else {
+				setsockopt(cfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+				if (ss.ss_family == AF_INET6)
+					setsockopt(cfd, IPPROTO_IPV6, IPV6_V6ONLY, &zero,
+						   sizeof(zero));
+				if (bind(cfd, (struct sockaddr *)&me, ml) < 0 ||
+				    connect(cfd, (struct sockaddr *)&ss, sl) < 0 ||
+				    send(cfd, buf, (size_t)len, 0) < 0)
+					e = errno;
+			}
+			if (cfd >= 0)
+				close(cfd);
+		} else if (sendto(fd, buf, (size_t)len, 0, (struct sockaddr *)&ss, sl) < 0) {
+			e = errno;
+		}
+		printf("reply %ld to %s: %s\n", n, peer, e ? errname(e) : "ok");
+		if (argc == 5) {
+			/* the client's family: a dual-stack socket shows IPv4 clients mapped */
+			const char *also = strchr(peer, ':') ? argv[3] : argv[2];
+			struct sockaddr_storage as;
+			socklen_t al = parse_addr(also, (int)num(argv[4], 1, 65535), &as);
+			if (as.ss_family == AF_INET && ss.ss_family == AF_INET6) {
+				struct sockaddr_in6 m = {
+					.sin6_family = AF_INET6,
+					.sin6_port = ((struct sockaddr_in *)&as)->sin_port};
+				m.sin6_addr.s6_addr[10] = m.sin6_addr.s6_addr[11] = 0xff;
+				memcpy(&m.sin6_addr.s6_addr[12],
+				       &((struct sockaddr_in *)&as)->sin_addr, 4);
+				memcpy(&as, &m, sizeof(m));
+				al = sizeof(m);
+			}
+			e = sendto(fd, "also", 4, 0, (struct sockaddr *)&as, al) < 0 ? errno : 0;
+			printf("also %ld to %s: %s\n", n, also, e ? errname(e) : "ok");
+		}
+		fflush(stdout);
+	}
+}
+
 /* ---- hammer: continuous denied and allowed traffic, for restart-under-fire tests ---------- */
 
 struct hammer_counts {
@@ -799,6 +879,8 @@ int main(int argc, char **argv)
 		return cmd_tcp_server(argc, argv);
 	if (!strcmp(cmd, "udp-echo-server"))
 		return udp_server(argc, argv, 1);
+	if (!strcmp(cmd, "udp-reply-server"))
+		return cmd_udp_reply_server(argc, argv);
 	if (!strcmp(cmd, "udp-sink"))
 		return udp_server(argc, argv, 0);
 	if (!strcmp(cmd, "hammer"))
