@@ -251,14 +251,17 @@ int weir_exec(void *ctx)
 
 /*
  * A process that something outside every endpoint (the runtime) moves into an endpoint's
- * cgroup: runc exec writes its init's pid to cgroup.procs. A move by a process inside an
- * endpoint marks nothing, and neither does a thread moved alone (cgroup.threads).
+ * cgroup: runc exec writes its init's pid to cgroup.procs. It runs after the move: a move in a
+ * cgroup v1 hierarchy leaves the task's v2 cgroup elsewhere. A move by a process inside an
+ * endpoint marks nothing (a process that moves itself in is in it by now), and neither does a
+ * thread moved alone (cgroup.threads).
  */
 SEC("tp_btf/cgroup_attach_task")
 int BPF_PROG(weir_entry_attach, struct cgroup *dst, const char *path, struct task_struct *task,
 	     _Bool threadgroup)
 {
-	if (!threadgroup || !weir_ep_of_cgroup(dst) || weir_ep_of_current())
+	if (!threadgroup || BPF_CORE_READ(task, cgroups, dfl_cgrp) != dst ||
+	    !weir_ep_of_cgroup(dst) || weir_ep_of_current())
 		return 0;
 	weir_entry_mark(task);
 	return 0;

@@ -612,9 +612,8 @@ static struct guard_bpf *load_guard(const struct weir_paths *p, const struct wei
 	if (t <= TRY_TRACING)
 		*flags |= WEIR_META_TRACING;
 	if (t <= TRY_TRACING && !entry)
-		pr_warn("this kernel refuses task storage in tracing programs: a runtime's exec "
-			"into "
-			"a running container is judged from its cgroup join on, not from its exec");
+		pr_warn("this kernel refuses the entry marks (task storage, tp_btf): a runtime's "
+			"exec into a running container is judged from its cgroup join on");
 	if (t > TRY_TRACING)
 		pr_warn("escape detection unavailable: this kernel refuses raw_tp/sys_enter%s",
 			access("/sys/kernel/btf/vmlinux", R_OK) ? " (no kernel BTF)" : "");
