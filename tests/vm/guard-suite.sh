@@ -53,6 +53,17 @@ killed() {
 	[ "$rc" = 137 ] && [ -z "$got" ]
 }
 
+# entered CGROUP PID WANT GTOOL-ARGS...: what a runtime's exec does (gtool enter: a child forked
+# into the cgroup joins PID's namespaces with setns, which BPF-LSM refuses to a guarded task, and
+# calls keyctl), then execs gtool, whose answer is WANT
+entered() {
+	cg=$1 pid=$2 want=$3
+	shift 3
+	got=$("$W"/gtool enter /sys/fs/cgroup/"$cg" "$pid" "$W"/gtool "$@" 2>&1)
+	echo "gtool enter ... gtool $*: exit $?, '$got' (want $want)"
+	[ "$got" = "$want" ]
+}
+
 container() { # container NAME: a cgroup with a sleeping process (prints its pid)
 	mkdir -p /sys/fs/cgroup/"$1"
 	sh -c 'echo $$ > /sys/fs/cgroup/'"$1"'/cgroup.procs; exec sleep 1000' >/dev/null 2>&1 &
@@ -114,6 +125,10 @@ lsm_round() { # lsm_round ATTACH: BPF-LSM attached "cgroup" or "node"
 	t "$mode: guarded: a packet socket is refused with EPERM" answer "g$mode" EPERM packet
 	t "$mode: guarded: a raw IPv4 socket is refused with EPERM" answer "g$mode" EPERM raw 4
 	t "$mode: guarded: other files open" answer "g$mode" ok open /etc/weir/weir.conf
+	t "$mode: the entry programs are attached with BPF-LSM" sh -c \
+		"ls /sys/fs/bpf/weir/links/ | grep -qx weir_entry_attach && ls /sys/fs/bpf/weir/links/ | grep -qx weir_entry_fork"
+	t "$mode: a runtime's exec (CLONE_INTO_CGROUP, setns, keyctl) runs; its command is refused" \
+		entered "g$mode" "$pid" EPERM unshare-user
 	t "$mode: unguarded: the protected path opens" answer open ok open /weir-secret
 	t "$mode: unguarded: a mount works" answer open ok mount /tmp/m
 	t "$mode: unguarded: unshare(CLONE_NEWUSER) works" answer open ok unshare-user
