@@ -7,6 +7,9 @@
  *    hook cannot see, at syscall entry (raw_tp/sys_enter: reported, and killed with SIGKILL on
  *    request), and the workload's exec that arms an endpoint's guards
  *    (raw_tp/sched_process_exec);
+ *  - once per node, with those: the processes a runtime brings into a running container, which
+ *    are trusted until their exec (tp_btf/cgroup_attach_task, tp_btf/sched_process_fork;
+ *    lib/entry.h);
  *  - where the kernel runs BPF-LSM: the same calls, other socket families and protected host
  *    paths refused with EPERM before they take effect (BPF-LSM hooks, attached per cgroup where the
  *    kernel can, else once per node and filtered by endpoint here).
@@ -24,6 +27,7 @@
 #include "lib/endpoint.h"
 #include "lib/guard.h"
 #include "lib/escape.h"
+#include "lib/entry.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -53,6 +57,20 @@ struct {
 	__type(value, __u8);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } weir_protected SEC(".maps");
+
+/*
+ * The armed guard config of the current task's endpoint for the programs that run in the task's
+ * own context (syscall entry, BPF-LSM), or NULL: a process a runtime brings into the container
+ * is not judged before its exec (lib/entry.h).
+ */
+static __always_inline struct weir_guard_cfg *weir_guard_task(__u32 *ep)
+{
+	struct weir_guard_cfg *g = weir_guard_current(ep);
+
+	if (!g || weir_entering())
+		return NULL;
+	return g;
+}
 
 /* ---- cgroup hooks ----------------------------------------------------------------------- */
 
@@ -184,7 +202,7 @@ int weir_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	weir_syscall_args_of(regs, compat, &args, 0, 2);
 	if (!weir_syscall_matches(sc, &args))
 		return 0;
-	g = weir_guard_current(&ep);
+	g = weir_guard_task(&ep);
 	if (!g)
 		return 0;
 	if (sc->call == WEIR_CALL_SOCKET) {
@@ -231,6 +249,48 @@ int weir_exec(void *ctx)
 	return 0;
 }
 
+/*
+ * A process that something outside every endpoint (the runtime) moves into an endpoint's
+ * cgroup: runc exec writes its init's pid to cgroup.procs. It runs after the move: a move in a
+ * cgroup v1 hierarchy leaves the task's v2 cgroup elsewhere. A move by a process inside an
+ * endpoint marks nothing (a process that moves itself in is in it by now), and neither does a
+ * thread moved alone (cgroup.threads).
+ */
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(weir_entry_attach, struct cgroup *dst, const char *path, struct task_struct *task,
+	     _Bool threadgroup)
+{
+	if (!threadgroup || BPF_CORE_READ(task, cgroups, dfl_cgrp) != dst ||
+	    !weir_ep_of_cgroup(dst) || weir_ep_of_current())
+		return 0;
+	weir_entry_mark(task);
+	return 0;
+}
+
+/*
+ * Every fork of the node passes here while the guards need it: a thread first (nothing to do),
+ * then the parent's own mark, and only for a child born in another cgroup than its parent's
+ * (clone3 with CLONE_INTO_CGROUP) the endpoints.
+ */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(weir_entry_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct cgroup *cg;
+
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0;
+	if (weir_entry_of(parent)) {
+		weir_entry_mark(child);
+		return 0;
+	}
+	cg = BPF_CORE_READ(child, cgroups, dfl_cgrp);
+	if (cg == BPF_CORE_READ(parent, cgroups, dfl_cgrp) || !weir_ep_of_cgroup(cg) ||
+	    weir_ep_of_current())
+		return 0;
+	weir_entry_mark(child);
+	return 0;
+}
+
 /* ---- BPF-LSM ------------------------------------------------------------------------------ */
 
 static __always_inline int weir_lsm_allow(void)
@@ -250,7 +310,7 @@ static __always_inline int weir_lsm_escape(__u32 call, int nr, const struct weir
 	struct weir_guard_cfg *g;
 	__u32 ep;
 
-	g = weir_guard_current(&ep);
+	g = weir_guard_task(&ep);
 	if (!g || !(g->escape_deny & (1U << (call & 31))))
 		return weir_lsm_allow();
 	ev.nr = nr;
@@ -270,7 +330,7 @@ int BPF_PROG(weir_lsm_socket, int family, int type, int protocol, int kern)
 
 	if (kern || family < 0 || family >= 64)
 		return weir_lsm_allow();
-	g = weir_guard_current(&ep);
+	g = weir_guard_task(&ep);
 	if (!g || !(g->raw_deny_families & (1ULL << family)))
 		return weir_lsm_allow();
 	ev.nr = -1;
@@ -292,7 +352,7 @@ int BPF_PROG(weir_lsm_file_open, struct file *file)
 	__u8 mode;
 	__u32 ep;
 
-	g = weir_guard_current(&ep);
+	g = weir_guard_task(&ep);
 	if (!g || g->mode[WEIR_GUARD_PATHS] < WEIR_GM_AUDIT)
 		return weir_lsm_allow();
 	inode = BPF_CORE_READ(file, f_inode);

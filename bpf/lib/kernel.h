@@ -78,8 +78,17 @@ struct thread_info {
 	__u32 status; /* x86: TS_COMPAT while the task runs a 32-bit syscall */
 };
 
+struct css_set {
+	struct cgroup *dfl_cgrp; /* the task's cgroup v2 */
+};
+
 struct task_struct {
 	struct thread_info thread_info;
+	int pid;
+	int tgid;
+	struct task_struct *group_leader;
+	struct css_set *cgroups;
+	__u64 self_exec_id; /* one more at every exec (64 bits since 5.7) */
 };
 
 /* The kernel's names of the x86-64 registers a syscall's number and arguments live in. */

@@ -971,6 +971,9 @@ int weir_guards_plan(const struct weir_guards *g, const struct weir_guard_caps *
 		plan->lsm_per_cgroup = true;
 	else if (lsm_used)
 		plan->node_links |= WEIR_GL_LSM;
+	/* a runtime's exec into the container is trusted until its exec, as the init is */
+	if (caps->entry && (lsm_used || (plan->node_links & WEIR_GL_SYS_ENTER)))
+		plan->node_links |= WEIR_GL_ENTRY;
 	return 0;
 }
 

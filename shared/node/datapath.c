@@ -57,6 +57,11 @@ const struct weir_prog_desc weir_progs[WEIR_PROG_COUNT] = {
 				 WEIR_SCOPE_GUARD_NODE, true, 0, "sys_enter"},
 	[WEIR_PROG_EXEC] = {"weir_exec", BPF_TRACE_RAW_TP, "raw_tp/sched_process_exec",
 			    WEIR_SCOPE_GUARD_NODE, true, 0, "sched_process_exec"},
+	[WEIR_PROG_ENTRY_ATTACH] = {"weir_entry_attach", BPF_TRACE_RAW_TP,
+				    "tp_btf/cgroup_attach_task", WEIR_SCOPE_GUARD_NODE, true, 0,
+				    "cgroup_attach_task"},
+	[WEIR_PROG_ENTRY_FORK] = {"weir_entry_fork", BPF_TRACE_RAW_TP, "tp_btf/sched_process_fork",
+				  WEIR_SCOPE_GUARD_NODE, true, 0, "sched_process_fork"},
 	[WEIR_PROG_LSM_SOCKET] = {"weir_lsm_socket", BPF_LSM_MAC, "lsm/socket_create",
 				  WEIR_SCOPE_LSM, true, 0, "socket_create"},
 	[WEIR_PROG_LSM_FILE_OPEN] = {"weir_lsm_file_open", BPF_LSM_MAC, "lsm/file_open",
@@ -390,6 +395,9 @@ static int node_link_create(int prog, enum weir_prog_id id)
 {
 	if (weir_progs[id].scope == WEIR_SCOPE_LSM)
 		return bpf_link_create(prog, 0, BPF_LSM_MAC, NULL);
+	/* a BTF-typed tracepoint names its target at load time */
+	if (!strncmp(weir_progs[id].hook, "tp_btf/", 7))
+		return bpf_raw_tracepoint_open(NULL, prog);
 	return bpf_raw_tracepoint_open(weir_progs[id].target, prog);
 }
 
@@ -502,14 +510,21 @@ enum guard_try {
 	TRY_MAPS,	/* maps only: the rest of weir keeps working */
 };
 
-static struct guard_bpf *guard_open(const struct weir_paths *p, enum guard_try t)
+/*
+ * entry: with the marks of processes a runtime brings into a running container (task storage,
+ * bpf/lib/entry.h); a kernel that refuses them keeps the rest of try t.
+ */
+static struct guard_bpf *guard_open(const struct weir_paths *p, enum guard_try t, bool entry)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = p->maps);
 	struct guard_bpf *g = guard_bpf__open_opts(&opts);
 
 	if (!g)
 		return NULL;
+	entry = entry && t <= TRY_TRACING;
 	g->rodata->weir_lsm_per_cgroup = t == TRY_LSM_CGROUP;
+	g->rodata->weir_entry_marks = entry;
+	bpf_map__set_autocreate(g->maps.weir_entries, entry);
 	bpf_program__set_autoload(g->progs.weir_lsm_probe, t <= TRY_LSM_GLOBAL);
 	for (int i = WEIR_PROG_FIRST_GUARD; i < WEIR_PROG_COUNT; i++) {
 		struct bpf_program *prog =
@@ -528,6 +543,8 @@ static struct guard_bpf *guard_open(const struct weir_paths *p, enum guard_try t
 			load = t <= TRY_TRACING;
 		} else if (i == WEIR_PROG_EXEC) {
 			load = t <= TRY_EXEC;
+		} else if (i == WEIR_PROG_ENTRY_ATTACH || i == WEIR_PROG_ENTRY_FORK) {
+			load = entry;
 		} else {
 			load = t <= TRY_CGROUP;
 		}
@@ -548,11 +565,12 @@ static struct guard_bpf *load_guard(const struct weir_paths *p, const struct wei
 			   : cfg->lsm == WEIR_LSM_GLOBAL ? TRY_LSM_GLOBAL
 							 : TRY_TRACING;
 	struct guard_bpf *g = NULL;
+	bool entry = true;
 	int r = 0;
 
 	*flags = 0;
-	for (; t <= TRY_MAPS; t++) {
-		g = guard_open(p, t);
+	for (;;) {
+		g = guard_open(p, t, entry);
 		if (!g) {
 			weir_error_set(err, -errno, "cannot open the guard object: %s",
 				       strerror(errno));
@@ -566,13 +584,22 @@ static struct guard_bpf *load_guard(const struct weir_paths *p, const struct wei
 			pr_info("BPF-LSM programs load but never run: \"bpf\" is not among the "
 				"kernel's active LSMs");
 			guard_bpf__destroy(g);
-			t = TRY_LSM_GLOBAL; /* the next try leaves BPF-LSM out */
+			t = TRY_TRACING; /* the next try leaves BPF-LSM out */
+			entry = true;
 			continue;
 		}
 		if (!r)
 			break;
 		guard_bpf__destroy(g);
 		g = NULL;
+		if (entry && t <= TRY_TRACING) {
+			entry = false; /* the same try once more, without the entry marks */
+			continue;
+		}
+		if (t == TRY_MAPS)
+			break;
+		t++;
+		entry = true;
 	}
 	if (!g) {
 		weir_error_set(err, r, "cannot load the guard maps: %s", strerror(-r));
@@ -584,6 +611,9 @@ static struct guard_bpf *load_guard(const struct weir_paths *p, const struct wei
 		*flags |= WEIR_META_LSM_GLOBAL;
 	if (t <= TRY_TRACING)
 		*flags |= WEIR_META_TRACING;
+	if (t <= TRY_TRACING && !entry)
+		pr_warn("this kernel refuses the entry marks (task storage, tp_btf): a runtime's "
+			"exec into a running container is judged from its cgroup join on");
 	if (t > TRY_TRACING)
 		pr_warn("escape detection unavailable: this kernel refuses raw_tp/sys_enter%s",
 			access("/sys/kernel/btf/vmlinux", R_OK) ? " (no kernel BTF)" : "");

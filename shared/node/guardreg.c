@@ -93,6 +93,7 @@ void weir_guard_caps_of(struct weir_ctx *ctx, struct weir_guard_caps *caps, char
 		       loaded(ctx, WEIR_PROG_BIND6) && loaded(ctx, WEIR_PROG_SYSCTL);
 	caps->tracing = loaded(ctx, WEIR_PROG_SYS_ENTER);
 	caps->exec = loaded(ctx, WEIR_PROG_EXEC);
+	caps->entry = loaded(ctx, WEIR_PROG_ENTRY_ATTACH) && loaded(ctx, WEIR_PROG_ENTRY_FORK);
 	caps->lsm = (dp->meta_flags & (WEIR_META_LSM_CGROUP | WEIR_META_LSM_GLOBAL)) != 0;
 	caps->lsm_per_cgroup = (dp->meta_flags & WEIR_META_LSM_CGROUP) != 0;
 	if (caps->lsm) {
@@ -123,6 +124,11 @@ static int node_links(struct weir_ctx *ctx, uint32_t links, struct weir_error *e
 
 	if (links & WEIR_GL_EXEC)
 		r = weir_node_link_ensure(&ctx->paths, &ctx->dp, WEIR_PROG_EXEC, err);
+	/* the entry marks first: no runtime's exec may find the guards without them */
+	if (!r && (links & WEIR_GL_ENTRY))
+		r = weir_node_link_ensure(&ctx->paths, &ctx->dp, WEIR_PROG_ENTRY_ATTACH, err);
+	if (!r && (links & WEIR_GL_ENTRY))
+		r = weir_node_link_ensure(&ctx->paths, &ctx->dp, WEIR_PROG_ENTRY_FORK, err);
 	if (!r && (links & WEIR_GL_SYS_ENTER))
 		r = weir_node_link_ensure(&ctx->paths, &ctx->dp, WEIR_PROG_SYS_ENTER, err);
 	for (int i = WEIR_PROG_FIRST_LSM; !r && (links & WEIR_GL_LSM) && i < WEIR_PROG_COUNT; i++)
@@ -257,7 +263,7 @@ static int links_needed(struct weir_ctx *ctx, const char *id, const struct weir_
 
 	/* an unreadable record may need anything; a stopped one needs nothing */
 	if (!rec)
-		*need |= WEIR_GL_SYS_ENTER | WEIR_GL_EXEC | WEIR_GL_LSM;
+		*need |= WEIR_GL_ALL;
 	else if (rec->state != WEIR_STATE_STOPPED)
 		*need |= rec->guard_links;
 	return 0;
@@ -271,8 +277,10 @@ unsigned int weir_guard_links_gc(struct weir_ctx *ctx)
 	if (weir_records_foreach(ctx, links_needed, &need))
 		return 0;
 	for (int i = WEIR_PROG_FIRST_GUARD; i < WEIR_PROG_COUNT; i++) {
-		uint32_t bit = i == WEIR_PROG_SYS_ENTER	  ? WEIR_GL_SYS_ENTER
-			       : i == WEIR_PROG_EXEC	  ? WEIR_GL_EXEC
+		uint32_t bit = i == WEIR_PROG_SYS_ENTER ? WEIR_GL_SYS_ENTER
+			       : i == WEIR_PROG_EXEC	? WEIR_GL_EXEC
+			       : i == WEIR_PROG_ENTRY_ATTACH || i == WEIR_PROG_ENTRY_FORK
+				       ? WEIR_GL_ENTRY
 			       : i >= WEIR_PROG_FIRST_LSM ? WEIR_GL_LSM
 							  : 0;
 

@@ -136,7 +136,7 @@ int weir_record_parse(struct json_object *o, struct weir_record *rec, struct wei
 	if (!r)
 		r = get_str(o, "security", false, &rec->security, err);
 	if (!r)
-		r = get_u32(o, "guard_links", false, 7, &rec->guard_links, err);
+		r = get_u32(o, "guard_links", false, WEIR_GL_ALL, &rec->guard_links, err);
 	if (!r)
 		r = get_enum(o, "state", weir_state_names, WEIR_STATE_COUNT, &state, err);
 	if (!r)

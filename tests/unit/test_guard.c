@@ -285,6 +285,24 @@ static void test_plan(void **state)
 	assert_null(plan("escape enforce calls bpf", &lsm, &p));
 	assert_int_equal(p.node_links, WEIR_GL_EXEC | WEIR_GL_LSM);
 
+	/*
+	 * a runtime's exec into the container is trusted until its exec wherever a guard judges
+	 * the task (syscall entry, BPF-LSM) and the node loaded the entry programs
+	 */
+	lsm.entry = nolsm.entry = true;
+	assert_null(plan("escape enforce calls bpf", &lsm, &p));
+	assert_int_equal(p.node_links, WEIR_GL_EXEC | WEIR_GL_LSM | WEIR_GL_ENTRY);
+	lsm.lsm_per_cgroup = true;
+	assert_null(plan("escape enforce calls bpf", &lsm, &p));
+	assert_true(p.lsm_per_cgroup);
+	assert_int_equal(p.node_links, WEIR_GL_EXEC | WEIR_GL_ENTRY);
+	lsm.lsm_per_cgroup = false;
+	assert_null(plan("escape kill calls keyring", &nolsm, &p));
+	assert_int_equal(p.node_links, WEIR_GL_EXEC | WEIR_GL_SYS_ENTER | WEIR_GL_ENTRY);
+	assert_null(plan("bind enforce allow tcp/80; sysctl enforce", &nolsm, &p));
+	assert_int_equal(p.node_links, WEIR_GL_EXEC);
+	lsm.entry = nolsm.entry = false;
+
 	/* paths: BPF-LSM or nothing, even with the fallback */
 	assert_non_null(strstr(plan("paths enforce protect /x", &fallback, &p),
 			       "protected paths need BPF-LSM"));

@@ -53,6 +53,18 @@ killed() {
 	[ "$rc" = 137 ] && [ -z "$got" ]
 }
 
+# entered CGROUP PID WANT CMD...: what a runtime's exec does (gtool enter: a child forked into the
+# cgroup joins PID's namespaces with setns, which BPF-LSM refuses to a guarded task and escape
+# kill kills, and calls keyctl), then execs CMD; WANT is "OUTPUT rc=EXIT"
+entered() {
+	cg=$1 pid=$2 want=$3
+	shift 3
+	got=$("$W"/gtool enter /sys/fs/cgroup/"$cg" "$pid" "$@" 2>/dev/null)
+	got="$got rc=$?"
+	echo "gtool enter ... $*: '$got' (want '$want')"
+	[ "$got" = "$want" ]
+}
+
 container() { # container NAME: a cgroup with a sleeping process (prints its pid)
 	mkdir -p /sys/fs/cgroup/"$1"
 	sh -c 'echo $$ > /sys/fs/cgroup/'"$1"'/cgroup.procs; exec sleep 1000' >/dev/null 2>&1 &
@@ -114,6 +126,10 @@ lsm_round() { # lsm_round ATTACH: BPF-LSM attached "cgroup" or "node"
 	t "$mode: guarded: a packet socket is refused with EPERM" answer "g$mode" EPERM packet
 	t "$mode: guarded: a raw IPv4 socket is refused with EPERM" answer "g$mode" EPERM raw 4
 	t "$mode: guarded: other files open" answer "g$mode" ok open /etc/weir/weir.conf
+	t "$mode: the entry programs are attached with BPF-LSM" sh -c \
+		"ls /sys/fs/bpf/weir/links/ | grep -qx weir_entry_attach && ls /sys/fs/bpf/weir/links/ | grep -qx weir_entry_fork"
+	t "$mode: a runtime's exec (CLONE_INTO_CGROUP, setns, keyctl) runs; its command is refused" \
+		entered "g$mode" "$pid" "EPERM rc=3" "$W"/gtool unshare-user
 	t "$mode: unguarded: the protected path opens" answer open ok open /weir-secret
 	t "$mode: unguarded: a mount works" answer open ok mount /tmp/m
 	t "$mode: unguarded: unshare(CLONE_NEWUSER) works" answer open ok unshare-user
@@ -149,8 +165,12 @@ nolsm)
 	t "with lsm_fallback kill, escape enforce runs as kill" attach g1 "$pid" \
 		'escape enforce calls namespaces,mount' /etc/weir/fb.conf
 	t "weir list says so" sh -c "$W/weir list --json | tee /tmp/l; grep -q 'escape=enforce(kill: no BPF-LSM)' /tmp/l"
+	t "the entry programs are attached with escape detection" sh -c \
+		"ls /sys/fs/bpf/weir/links/ | grep -qx weir_entry_attach && ls /sys/fs/bpf/weir/links/ | grep -qx weir_entry_fork"
 	t "unshare(CLONE_NEWUSER) is killed" killed g1 unshare-user
 	t "a mount is killed" killed g1 mount /tmp/m
+	t "a runtime's exec (CLONE_INTO_CGROUP, setns, keyctl) is not killed; its command is" \
+		entered g1 "$pid" "in rc=137" /bin/sh -c "echo in; exec $W/gtool unshare-user"
 	t "an unguarded cgroup still mounts" answer open ok mount /tmp/m
 	t "event: killed, reported per container" event g1 '"guard":"escape","action":"killed".*"syscall":"unshare"'
 	kill "$pid"

@@ -72,6 +72,7 @@ struct weir_guard_caps {
 	bool cgroup;  /* sock_create, bind4/6 and sysctl programs loaded */
 	bool tracing; /* raw_tp/sys_enter loaded */
 	bool exec;    /* raw_tp/sched_process_exec loaded */
+	bool entry;   /* the entry programs (a runtime's exec trusted until its exec) loaded */
 	bool lsm;     /* BPF-LSM programs loaded and proven to run */
 	bool lsm_per_cgroup;
 	uint32_t lsm_calls; /* call groups the BPF-LSM programs refuse on every path */
@@ -85,6 +86,8 @@ struct weir_guard_caps {
 #define WEIR_GL_SYS_ENTER (1U << 0)
 #define WEIR_GL_EXEC	  (1U << 1)
 #define WEIR_GL_LSM	  (1U << 2) /* global BPF-LSM links */
+#define WEIR_GL_ENTRY	  (1U << 3) /* cgroup_attach_task and sched_process_fork */
+#define WEIR_GL_ALL	  (WEIR_GL_SYS_ENTER | WEIR_GL_EXEC | WEIR_GL_LSM | WEIR_GL_ENTRY)
 
 struct weir_guard_plan {
 	struct weir_guard_cfg cfg; /* gen filled in by the registry */

@@ -3,7 +3,9 @@
 # baseline in weir.conf guards a pod that has no weir annotation, from its container's first
 # instruction; guard events reach weir-nri's --flow-log; an annotation that loosens the
 # baseline refuses the pod with weir's message, unless the pod's namespace is one the node
-# config trusts (loosen_namespaces). Runs its own containerd (folder, sockets, bridge, subnet,
+# config trusts (loosen_namespaces); an exec into a container whose escape guard kills keyctl
+# (containerd's ExecSync: runc exec, whose init calls keyctl before its exec) runs, and the
+# exec'd command's own keyctl is killed. Runs its own containerd (folder, sockets, bridge, subnet,
 # cgroup root), weir state and bpffs folder, and removes them all.
 set -uo pipefail
 
@@ -105,7 +107,7 @@ cat >"$CONF" <<EOF
 EOF
 : >"$NRI_LOG"
 
-echo "1..10"
+echo "1..13"
 cri_start 2>"$WORK/err" || { diag_file "$WORK/err"; bail "containerd did not start"; }
 mark=$(cri_log_mark)
 "$OUT/bin/weir-nri" -s "$WEIR_NRI_SOCK" -c "$CONF" -l debug --flow-log </dev/null \
@@ -150,6 +152,25 @@ is "$(rec_field "$cT" security)" "raw-sockets=enforce bind=audit" \
 check "the bind is reported as audit" -- wait_for 5 bash -c \
 	"'$OUT/bin/weir' --config '$CONF' events --json '$cT' | grep -q '\"guard\":\"bind\",\"action\":\"audit\"'"
 
+# --- an exec into a running container: the runtime's setup is trusted, the command is not ----
+podX=$(cri runp execd --namespace default -l weir-test=guard -a \
+	"security.weir.io=raw-sockets enforce families raw; bind enforce allow tcp/8080; escape kill calls keyring,namespaces") ||
+	bail "cannot run pod execd"
+cX=$(cri run "$podX" app) || bail "cannot run container app of pod execd"
+is "$(cri exec "$cX" -- echo hello 2>&1 | head -n 1)" "hello" \
+	"escape kill calls keyring: an exec into the container (ExecSync, runc exec's keyctl before its exec) runs its command"
+rc=0
+cri exec "$cX" -- gtool keyring >"$WORK/xk" 2>/dev/null || rc=$?
+is "$rc $(head -n 1 "$WORK/xk")" "137 " "... and the exec'd command's own keyctl is killed"
+escape_events() {
+	weir events --json "$cX" | jq -s '[.[] | select(.guard == "escape")] | map(.comm + " " + .action + " " + .syscall) | join(",")'
+}
+check "... reported once, as the command's: no event of the runtime's setup" -- wait_for 5 bash -c \
+	"[ \"\$('$OUT/bin/weir' --config '$CONF' events --json '$cX' | jq -rs '[.[] | select(.guard == \"escape\")] | map(.comm + \" \" + .action + \" \" + .syscall) | join(\",\")')\" = 'gtool killed keyctl' ]"
+diag "escape events of $cX: $(escape_events)"
+
+cri stop "$cX" >/dev/null
+cri rm "$cX" >/dev/null
 cri stop "$cB" >/dev/null
 cri rm "$cB" >/dev/null
 echo "# $((n - failed)) passed, $failed failed"

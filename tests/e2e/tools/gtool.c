@@ -10,11 +10,18 @@
  *   gtool sysctl-write NAME VALUE   write /proc/sys/NAME (dots or slashes)
  *   gtool sysctl-read NAME
  *   gtool unshare-user              unshare(CLONE_NEWUSER)
- *   gtool mount DIR                 mount a tmpfs on DIR (made if missing), then unmount it
- *   gtool open PATH                 open PATH for reading
+ *   gtool keyring                   keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)
  *   gtool sweep ADDR LO HI [ms]     TCP connect to each port LO..HI, one after the other
  *   gtool repeat N ACTION...        the action N times (prints the first and last answers)
  *   gtool loop getpid|open|forkexec N   a syscall-heavy loop; prints ns per iteration
+ *   gtool fork ACTION...            the action in a child forked without exec; the
+ *                                   parent prints "killed" when it dies by SIGKILL
+ *   gtool enter CGROUP PID CMD...   a runtime's exec by hand, from the host: a child
+ *                                   forked into cgroup directory CGROUP (clone3 with
+ *                                   CLONE_INTO_CGROUP) joins the ipc, uts, net and mount
+ *                                   namespaces of PID (setns), calls keyctl as runc's
+ *                                   exec init does, and execs CMD; exits as the child
+ *                                   did (128+N for signal N)
  *
  * One line on stdout: "ok", or the errno name (EPERM, EACCES, ...). Exit 0 for ok, 3 for
  * EPERM, 4 for EACCES, 8 for any other error, 2 for usage. A process the kernel kills prints
@@ -24,6 +31,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sched.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
@@ -244,6 +253,77 @@ static int loop(const char *what, long n)
 	return 0;
 }
 
+#define WEIR_KEYCTL_JOIN_SESSION_KEYRING 1
+
+static int do_keyring(void)
+{
+	return (int)syscall(SYS_keyctl, WEIR_KEYCTL_JOIN_SESSION_KEYRING, NULL);
+}
+
+static int act(int argc, char **argv);
+
+/* The action in a child that does not exec: "killed" when the kernel kills it. */
+static int fork_act(int argc, char **argv)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return answer(-1);
+	if (pid == 0)
+		_exit(act(argc, argv));
+	if (waitpid(pid, &status, 0) < 0)
+		return answer(-1);
+	if (WIFSIGNALED(status)) {
+		printf("%s\n", WTERMSIG(status) == SIGKILL ? "killed" : "signal");
+		return 128 + WTERMSIG(status);
+	}
+	return WEXITSTATUS(status);
+}
+
+/* A runtime's exec, done by hand: see the comment at the top. */
+static int enter(const char *cgroup, const char *pid, char **cmd)
+{
+	static const char *const ns[] = {"ipc", "uts", "net", "mnt"};
+	struct clone_args args = {.exit_signal = SIGCHLD};
+	int fds[4], cg, status;
+	char path[64];
+	long child;
+
+	cg = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg < 0) {
+		perror(cgroup);
+		return 8;
+	}
+	for (int i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "/proc/%s/ns/%s", pid, ns[i]);
+		fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+		if (fds[i] < 0) {
+			perror(path);
+			return 8;
+		}
+	}
+	args.flags = CLONE_INTO_CGROUP;
+	args.cgroup = (__u64)cg;
+	child = syscall(SYS_clone3, &args, sizeof(args));
+	if (child < 0) {
+		perror("clone3");
+		return 8;
+	}
+	if (child == 0) {
+		for (int i = 0; i < 4; i++)
+			if (setns(fds[i], 0))
+				_exit(20 + i);
+		if (do_keyring() < 0)
+			_exit(30);
+		execv(cmd[0], cmd);
+		_exit(127);
+	}
+	if (waitpid((pid_t)child, &status, 0) < 0)
+		return 8;
+	return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
 static int act(int argc, char **argv)
 {
 	if (argc >= 1 && !strcmp(argv[0], "raw"))
@@ -262,6 +342,10 @@ static int act(int argc, char **argv)
 		return answer(do_sysctl(argv[1], NULL));
 	if (argc >= 1 && !strcmp(argv[0], "unshare-user"))
 		return answer(unshare(CLONE_NEWUSER));
+	if (argc >= 1 && !strcmp(argv[0], "keyring"))
+		return answer(do_keyring());
+	if (argc >= 2 && !strcmp(argv[0], "fork"))
+		return fork_act(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[0], "mount"))
 		return answer(do_mount(argv[1]));
 	if (argc >= 2 && !strcmp(argv[0], "open"))
@@ -277,6 +361,8 @@ int main(int argc, char **argv)
 			     argc > 5 ? atoi(argv[5]) : 300);
 	if (argc >= 4 && !strcmp(argv[1], "loop"))
 		return loop(argv[2], atol(argv[3]));
+	if (argc >= 5 && !strcmp(argv[1], "enter"))
+		return enter(argv[2], argv[3], argv + 4);
 	if (argc >= 4 && !strcmp(argv[1], "repeat")) {
 		long n = atol(argv[2]);
 		int saved = dup(STDOUT_FILENO), null = open("/dev/null", O_WRONLY);
