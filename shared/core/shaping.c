@@ -220,9 +220,15 @@ void weir_shaping_fill(const struct weir_shaping *sh, struct weir_endpoint *ep)
 			continue;
 		burst = sh->burst;
 		if (!burst) {
-			burst = bytes_ps / (1000000000ULL / WEIR_BURST_DEFAULT_NS);
+			uint64_t ns = d == WEIR_INGRESS ? WEIR_BURST_INGRESS_DEFAULT_NS
+							: WEIR_BURST_DEFAULT_NS;
+
+			/* in whole ms: bytes_ps < 2^47, so bytes_ps * ms stays below 2^64 */
+			burst = bytes_ps * (ns / 1000000ULL) / 1000ULL;
 			if (burst < WEIR_BURST_DEFAULT_MIN)
 				burst = WEIR_BURST_DEFAULT_MIN;
+			if (burst > WEIR_BURST_MAX)
+				burst = WEIR_BURST_MAX;
 		}
 		s->rate = bytes_ps;
 		/* burst / rate in ns, without overflow: burst < 2^31, so split the second */

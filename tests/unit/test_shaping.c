@@ -214,9 +214,11 @@ static void test_fill(void **state)
 	assert_int_equal(ep.shape[WEIR_EGRESS].burst_ns, 66560ULL * 1000000000ULL / 1250000);
 	assert_int_equal(ep.shape[WEIR_EGRESS].mark_ns, ep.shape[WEIR_EGRESS].burst_ns / 2);
 	assert_int_equal(ep.shape[WEIR_EGRESS].pace, 1250000ULL * 1448 / 1514);
-	/* 1 Gbit/s: 10 ms */
+	/* ingress at 1 Gbit/s: 250 ms (31.25 MB), so a sender's retransmission timeout (200 ms
+	 * at least) does not leave the limit idle */
 	assert_int_equal(ep.shape[WEIR_INGRESS].rate, 125000000);
-	assert_int_equal(ep.shape[WEIR_INGRESS].burst_ns, 10000000);
+	assert_int_equal(ep.shape[WEIR_INGRESS].burst_ns, 250000000);
+	assert_int_equal(ep.shape[WEIR_INGRESS].mark_ns, 125000000);
 	assert_int_equal(ep.shape[WEIR_INGRESS].pace, 0);
 	assert_true(ep.flags & WEIR_EP_PRIORITY);
 	assert_int_equal(ep.priority, 6);
@@ -229,6 +231,24 @@ static void test_fill(void **state)
 	weir_shaping_fill(&sh, &ep);
 	assert_int_equal(ep.shape[WEIR_EGRESS].burst_ns, 8589); /* 1 GiB at 1 Pbit/s: 8.6 us */
 	assert_int_equal(ep.shape[WEIR_INGRESS].rate, 0);
+
+	/* the defaults per direction: 10 ms and 250 ms, at least 65 KiB, at most 1 GiB */
+	sh = (struct weir_shaping){.rate_bps = {100000000, 10000000}};
+	memset(&ep, 0, sizeof(ep));
+	weir_shaping_fill(&sh, &ep);
+	assert_int_equal(ep.shape[WEIR_EGRESS].burst_ns, 10000000);   /* 125000 bytes */
+	assert_int_equal(ep.shape[WEIR_INGRESS].burst_ns, 250000000); /* 312500 bytes */
+	sh = (struct weir_shaping){.rate_bps = {80000000000ULL, 1000000000000000ULL}};
+	memset(&ep, 0, sizeof(ep));
+	weir_shaping_fill(&sh, &ep);
+	assert_int_equal(ep.shape[WEIR_EGRESS].burst_ns, 10000000);
+	assert_int_equal(ep.shape[WEIR_INGRESS].burst_ns, 8589); /* capped at 1 GiB */
+	/* an annotated burst holds for both directions */
+	sh = (struct weir_shaping){.rate_bps = {10000000, 10000000}, .burst = 131072};
+	memset(&ep, 0, sizeof(ep));
+	weir_shaping_fill(&sh, &ep);
+	assert_int_equal(ep.shape[WEIR_EGRESS].burst_ns, 104857600);
+	assert_int_equal(ep.shape[WEIR_INGRESS].burst_ns, 104857600);
 	assert_false(ep.flags & (WEIR_EP_PRIORITY | WEIR_EP_CC));
 }
 

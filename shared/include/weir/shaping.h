@@ -21,14 +21,21 @@
 #define WEIR_DEFAULT_CC_LIST "/proc/sys/net/ipv4/tcp_available_congestion_control"
 
 /* Kubernetes' bounds of a bandwidth (pkg/util/bandwidth): 1 kbit/s to 1 Pbit/s. */
-#define WEIR_BW_MIN_BPS	       1000ULL
-#define WEIR_BW_MAX_BPS	       1000000000000000ULL
+#define WEIR_BW_MIN_BPS		      1000ULL
+#define WEIR_BW_MAX_BPS		      1000000000000000ULL
 /* bandwidth-burst.weir.io, bytes */
-#define WEIR_BURST_MIN	       1024ULL
-#define WEIR_BURST_MAX	       (1ULL << 30)
-/* The default burst: 10 ms at the rate, never less than one 64 KiB GSO packet and its headers. */
-#define WEIR_BURST_DEFAULT_NS  10000000ULL
-#define WEIR_BURST_DEFAULT_MIN (64ULL * 1024 + 1024)
+#define WEIR_BURST_MIN		      1024ULL
+#define WEIR_BURST_MAX		      (1ULL << 30)
+/*
+ * The default burst, never less than one 64 KiB GSO packet and its headers. Egress: 10 ms at
+ * the rate; the container's TCP is paced below the limit and needs no more. Ingress: 250 ms at
+ * the rate. There the limiter polices a sender weir cannot pace: over a veth's RTT it overruns
+ * any burst and loses its tail, and when TCP has to wait for its retransmission timeout (200
+ * ms at least) the burst is what keeps the limit busy meanwhile.
+ */
+#define WEIR_BURST_DEFAULT_NS	      10000000ULL
+#define WEIR_BURST_INGRESS_DEFAULT_NS 250000000ULL
+#define WEIR_BURST_DEFAULT_MIN	      (64ULL * 1024 + 1024)
 
 enum weir_prio_class {
 	WEIR_PRIO_NONE = 0,
