@@ -202,14 +202,17 @@ both_at_once() {
 }
 ss_cc() { in_ctr "$1" ss -Htin state established "dport = :$2" | grep -oE '\b(bbr|cubic|reno)\b' | sort -u | tr '\n' ' '; }
 has_flow() { [ -n "$(ss_cc "$1" "$2")" ]; }
-# pair_settled: both within 5 % of their limits, or one above it (no retry mends that)
+# pair_settled: both within 5 % of what goodput expects of their limits, or one above it (no
+# retry mends that); the same yardstick as the checks that follow
 pair_settled() {
-	local a b
+	local a b wa wb
 	a=$(rx_bps "$E2E_TMP/par10.json")
 	b=$(rx_bps "$E2E_TMP/par100.json")
 	[ -n "$a" ] && [ -n "$b" ] || return 0
-	above "$a" 10000000 5 || above "$b" 100000000 5 && return 0
-	within "$a" 10000000 5 && within "$b" 100000000 5
+	wa=$(payload_share 10000000)
+	wb=$(payload_share 100000000)
+	above "$a" "$wa" 5 || above "$b" "$wb" 5 && return 0
+	within "$a" "$wa" 5 && within "$b" "$wb" 5
 }
 for try in 1 2 3; do
 	both_at_once
