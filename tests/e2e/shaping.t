@@ -18,6 +18,8 @@
 . "$(dirname "$0")/lib/common.sh"
 # shellcheck source=lib/runc.sh
 . "$E2E_LIB/runc.sh"
+# shellcheck source=lib/shaping.sh
+. "$E2E_LIB/shaping.sh"
 
 e2e_init
 require_weir
@@ -27,13 +29,9 @@ peer_create "$E2E_PREFIX"
 
 # in_ctr NAME CMD...: CMD in container NAME's network namespace and cgroup.
 in_ctr() {
-	local name=$1 pid cg
+	local name=$1
 	shift
-	pid=$(runc_pid "$name")
-	cg=$(runc_cgroup "$name")
-	# shellcheck disable=SC2016 # expanded by the inner shell
-	nsenter --net="/proc/$pid/ns/net" sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' \
-		sh "$cg" "$@"
+	in_cgroup_netns "$(runc_pid "$name")" "$(runc_cgroup "$name")" "$@"
 }
 
 # iperf3 servers in the peer: one per port, killed with the peer namespace (peer_destroy).
@@ -53,41 +51,6 @@ iperf() {
 	shift 3
 	idx=$(cat "$(runc_bundle_dir "$name")/idx")
 	in_ctr "$name" iperf3 -J -c "$(gw_addr4 "$idx")" -p "$port" "$@" >"$out" 2>&1
-}
-
-# within GOT LIMIT PCT: GOT (bits/s) is within PCT % of LIMIT.
-within() { awk -v g="$1" -v l="$2" -v p="$3" 'BEGIN { exit !(g >= l * (1 - p / 100) && g <= l * (1 + p / 100)) }'; }
-above() { awk -v g="$1" -v l="$2" -v p="$3" 'BEGIN { exit !(g > l * (1 + p / 100)) }'; }
-mbit() { awk -v g="$1" 'BEGIN { printf "%.2f Mbit/s", g / 1e6 }'; }
-rx_bps() { jq -r '.end.sum_received.bits_per_second // empty' "$1" 2>/dev/null; }
-
-# payload_share LIMIT: the goodput a limit on IP bytes leaves a bulk TCP flow: full-sized
-# segments carry MTU - 52 bytes (IPv4 20, TCP 20, timestamps 12) of every MTU on the wire.
-payload_share() { awk -v l="$1" -v m="$MTU" 'BEGIN { printf "%.0f", l * (m - 52) / m }'; }
-
-# goodput LABEL LIMIT OUT RUN...: 1 test: RUN (which writes iperf3's JSON to OUT) measures a
-# goodput within 5 % of LIMIT. Above the limit fails at once: no noise makes a limiter let
-# more through. Below it is retried twice: on this shared 2-core machine a busy neighbour can
-# starve the sender, which says nothing about the limiter.
-goodput() {
-	local label=$1 limit=$2 out=$3 got try seen=() want
-	shift 3
-	want=$(payload_share "$limit")
-	for try in $(seq "${GOODPUT_TRIES:-3}"); do
-		"$@"
-		got=$(rx_bps "$out")
-		seen+=("${got:+$(mbit "$got")}")
-		if [ -n "$got" ] && within "$got" "$want" 5; then
-			pass "$label: goodput $(mbit "$got") is within 5 % of $(mbit "$want") (the limit, $(mbit "$limit"), less TCP/IP headers)${seen[1]:+ (try $try)}"
-			return 0
-		fi
-		if [ -z "$got" ] || above "$got" "$want" 5; then
-			break
-		fi
-	done
-	fail "$label: goodput within 5 % of $(mbit "$want") (the limit, $(mbit "$limit"), less TCP/IP headers)" \
-		"measured: ${seen[*]}"
-	diag_block iperf3 "$(head -c 1500 "$out")"
 }
 
 # start NAME IDX ANNOTATIONS...: a container that sleeps, one test.
@@ -134,19 +97,10 @@ diag "2. UDP is policed to the limit, both ways"
 # At most the limit (+5 %) and one default burst (10 ms at the rate, at least 65 KiB, for
 # egress; 250 ms for ingress) spread over the run: the limiter was idle before it.
 for dir in egress ingress; do
-	f=$E2E_TMP/s10-udp-$dir.json
 	rev=()
-	burst=66560
-	[ $dir = egress ] || { rev=(-R); burst=312500; }
-	most=$(awk -v b="$burst" -v t="$DURATION" 'BEGIN { printf "%.0f", 10500000 + b * 8 / t }')
-	iperf s10 "$f" 5201 -u -b 30M -t "$DURATION" "${rev[@]}"
-	udp=$(jq -r '.end.sum.bits_per_second * (100 - .end.sum.lost_percent) / 100' "$f" 2>/dev/null)
-	if [ -n "$udp" ] && awk -v g="$udp" -v m="$most" 'BEGIN { exit !(g <= m && g >= 8000000) }'; then
-		pass "UDP $dir at 30 Mbit/s into a 10 Mbit/s limit: $(mbit "$udp") arrive (at most $(mbit "$most"): the limit and the burst)"
-	else
-		fail "UDP $dir at 30 Mbit/s into a 10 Mbit/s limit arrives at 8 to $(mbit "$most") (the limit and the burst)" "got ${udp:-nothing}"
-		diag_block iperf3 "$(head -c 1500 "$f")"
-	fi
+	[ $dir = egress ] || rev=(-R)
+	udp_held "UDP $dir at 30 Mbit/s into a 10 Mbit/s limit" 10000000 "$(default_burst $dir 10000000)" \
+		"$E2E_TMP/s10-udp-$dir.json" iperf s10 "$E2E_TMP/s10-udp-$dir.json" 5201 -u -b 30M -t "$DURATION" "${rev[@]}"
 done
 st=$("$WEIR" stats --json "$(runc_id s10)")
 cmp_num "$(jq -r '.egress.shaped_dropped.packets' <<<"$st")" -gt 0 "weir stats counts the egress datagrams shaping dropped"
@@ -202,24 +156,8 @@ both_at_once() {
 }
 ss_cc() { in_ctr "$1" ss -Htin state established "dport = :$2" | grep -oE '\b(bbr|cubic|reno)\b' | sort -u | tr '\n' ' '; }
 has_flow() { [ -n "$(ss_cc "$1" "$2")" ]; }
-# pair_settled: both within 5 % of what goodput expects of their limits, or one above it (no
-# retry mends that); the same yardstick as the checks that follow
-pair_settled() {
-	local a b wa wb
-	a=$(rx_bps "$E2E_TMP/par10.json")
-	b=$(rx_bps "$E2E_TMP/par100.json")
-	[ -n "$a" ] && [ -n "$b" ] || return 0
-	wa=$(payload_share 10000000)
-	wb=$(payload_share 100000000)
-	above "$a" "$wa" 5 || above "$b" "$wb" 5 && return 0
-	within "$a" "$wa" 5 && within "$b" "$wb" 5
-}
-for try in 1 2 3; do
-	both_at_once
-	! pair_settled || break
-done
-GOODPUT_TRIES=1 goodput "10M next to 100M" 10000000 "$E2E_TMP/par10.json" true
-GOODPUT_TRIES=1 goodput "100M next to 10M" 100000000 "$E2E_TMP/par100.json" true
+goodput_pair "10M next to 100M" 10000000 "$E2E_TMP/par10.json" \
+	"100M next to 10M" 100000000 "$E2E_TMP/par100.json" both_at_once
 is "$cc10" "$CC " "ss -ti in the container with tcp-congestion.weir.io=$CC shows $CC"
 default_cc=$(in_ctr s100 cat /proc/sys/net/ipv4/tcp_congestion_control)
 is "$cc100" "$default_cc " "its neighbour without the annotation keeps the node default ($default_cc)"

@@ -9,7 +9,8 @@
 #  * hooks.d: one file, /etc/containers/oci/hooks.d/$E2E_PREFIX.json, stages createRuntime and
 #    poststop, pointing at the absolute path of the built weir-hook with WEIR_HOOK_ARGS (the
 #    suite's own weir configuration) and no stage argument (weir-hook then takes the stage
-#    from the state's status; the runc tests pass it explicitly), matching any annotation key containing ".weir.io". It is validated with jq
+#    from the state's status; the runc tests pass it explicitly), matching the annotation keys
+#    the shipped hooks.d file matches (weir's own, kubernetes.io/{egress,ingress}-bandwidth). It is validated with jq
 #    before it is moved into place, and removed at exit.
 #
 # Network: podman's bridge lives in the host namespace, so peers here are other podman
@@ -75,11 +76,14 @@ podman_configure() {
 	fi
 }
 
+# The shipped hooks.d file's "when" (examples/hooks.d/weir.json: weir's keys and the Kubernetes
+# bandwidth annotations), so that the suites test the matcher a node gets.
 _podman_hook_json() {
-	jq -n --arg path "$WEIR_HOOK" --argjson conf "$(weir_hook_args_json)" '{
+	jq -n --arg path "$WEIR_HOOK" --argjson conf "$(weir_hook_args_json)" \
+		--argjson when "$(jq -c .when "$REPO/examples/hooks.d/weir.json")" '{
 		version: "1.0.0",
 		hook: {path: $path, args: (["weir-hook"] + $conf), timeout: 20},
-		when: {annotations: {".*\\.weir\\.io.*": ".*"}},
+		when: $when,
 		stages: ["createRuntime", "poststop"]
 	}'
 }
