@@ -35,6 +35,7 @@
 #include "handlers.h"
 #include "idmap.h"
 #include "nri_log.h"
+#include "shaping.h"
 #include "util.h"
 
 /* ---- annotations --------------------------------------------------------------------- */
@@ -54,9 +55,25 @@ struct anns {
 	struct ann e[]; /* then the strings: one allocation, one free() */
 };
 
+/*
+ * Whether a key may concern weir: it mentions weir.io, or it is a Kubernetes bandwidth key
+ * weir honours (kubernetes.io/egress-bandwidth, with an NRI suffix or none; a NUL in it makes
+ * it no key of weir's).
+ */
 static bool mentions_weir(const ProtobufCBinaryData *k)
 {
-	return k->len >= 7 && memmem(k->data, k->len, "weir.io", 7);
+	static const char *const bw[] = {WEIR_KEY_EGRESS_BW, WEIR_KEY_INGRESS_BW};
+
+	if (k->len >= 7 && memmem(k->data, k->len, "weir.io", 7))
+		return true;
+	for (size_t i = 0; i < sizeof(bw) / sizeof(bw[0]); i++) {
+		size_t n = strlen(bw[i]);
+
+		if (k->len >= n && !memcmp(k->data, bw[i], n) &&
+		    (k->len == n || k->data[n] == '/') && !memchr(k->data, '\0', k->len))
+			return true;
+	}
+	return false;
 }
 
 static char *copy_bytes(char **p, const ProtobufCBinaryData *d)

@@ -301,6 +301,27 @@ static void test_precedence(void **state)
 	assert_string_equal(attached_egress("k7"), "deny any");
 }
 
+/* the Kubernetes bandwidth keys reach weir from the pod, with NRI's suffixes too */
+static void test_bandwidth_keys(void **state)
+{
+	pid_t me = getpid();
+	Nri__PodSandbox *p;
+
+	(void)state;
+	p = pod("b1", "ns", "bw",
+		KV("kubernetes.io/egress-bandwidth=10M", "kubernetes.io/ingress-bandwidth/pod=20M"));
+	assert_int_equal(run_pod(p), 0);
+	assert_int_equal(start(p, ctr("bw1", "b1", "c", me, NULL)), 0);
+	assert_string_equal(fake_value(fake_get(&F, "bw1"), "kubernetes.io/egress-bandwidth"), "10M");
+	assert_string_equal(fake_value(fake_get(&F, "bw1"), "kubernetes.io/ingress-bandwidth"),
+			    "20M");
+	/* a key that only starts like one is no key of weir's */
+	p = pod("b2", "ns", "not", KV("kubernetes.io/egress-bandwidthx=10M"));
+	assert_int_equal(run_pod(p), 0);
+	assert_int_equal(start(p, ctr("bw2", "b2", "c", me, NULL)), 0);
+	assert_null(fake_get(&F, "bw2"));
+}
+
 /* ---- StartContainer: what is attached, and when it is refused ---- */
 
 static void test_start(void **state)
@@ -701,6 +722,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bandwidth_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_synchronize, setup, teardown),
