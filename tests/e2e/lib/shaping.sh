@@ -25,6 +25,11 @@ within() { awk -v g="$1" -v l="$2" -v p="$3" 'BEGIN { exit !(g >= l * (1 - p / 1
 above() { awk -v g="$1" -v l="$2" -v p="$3" 'BEGIN { exit !(g > l * (1 + p / 100)) }'; }
 mbit() { awk -v g="$1" 'BEGIN { printf "%.2f Mbit/s", g / 1e6 }'; }
 rx_bps() { jq -r '.end.sum_received.bits_per_second // empty' "$1" 2>/dev/null; }
+# iperf_summary OUT: what to show of a run that failed: its error, or its end sums.
+iperf_summary() {
+	jq -c '{error, received: .end.sum_received, sent: .end.sum_sent, sum: .end.sum} | with_entries(select(.value != null))' \
+		"$1" 2>/dev/null || head -c 600 "$1"
+}
 
 # payload_share LIMIT: the goodput a limit on IP bytes leaves a bulk TCP flow: full-sized
 # segments carry MTU - 52 bytes (IPv4 20, TCP 20, timestamps 12) of every MTU on the wire.
@@ -51,7 +56,7 @@ goodput() {
 	done
 	fail "$label: goodput within 5 % of $(mbit "$want") (the limit, $(mbit "$limit"), less TCP/IP headers)" \
 		"measured: ${seen[*]}"
-	diag_block iperf3 "$(head -c 1500 "$out")"
+	diag_block iperf3 "$(iperf_summary "$out")"
 }
 
 # goodput_pair LABEL_A LIMIT_A OUT_A LABEL_B LIMIT_B OUT_B RUN...: 2 tests: RUN runs two
@@ -92,7 +97,7 @@ udp_held() {
 		pass "$label: $(mbit "$udp") arrive (at most $(mbit "$most"): the limit and the burst)"
 	else
 		fail "$label: arrives at $(mbit "$((limit * 8 / 10))") to $(mbit "$most") (the limit and the burst)" "got ${udp:-nothing}"
-		diag_block iperf3 "$(head -c 1500 "$out")"
+		diag_block iperf3 "$(iperf_summary "$out")"
 	fi
 }
 
