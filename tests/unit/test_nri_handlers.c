@@ -309,10 +309,12 @@ static void test_bandwidth_keys(void **state)
 
 	(void)state;
 	p = pod("b1", "ns", "bw",
-		KV("kubernetes.io/egress-bandwidth=10M", "kubernetes.io/ingress-bandwidth/pod=20M"));
+		KV("kubernetes.io/egress-bandwidth=10M",
+		   "kubernetes.io/ingress-bandwidth/pod=20M"));
 	assert_int_equal(run_pod(p), 0);
 	assert_int_equal(start(p, ctr("bw1", "b1", "c", me, NULL)), 0);
-	assert_string_equal(fake_value(fake_get(&F, "bw1"), "kubernetes.io/egress-bandwidth"), "10M");
+	assert_string_equal(fake_value(fake_get(&F, "bw1"), "kubernetes.io/egress-bandwidth"),
+			    "10M");
 	assert_string_equal(fake_value(fake_get(&F, "bw1"), "kubernetes.io/ingress-bandwidth"),
 			    "20M");
 	/* a key that only starts like one is no key of weir's */
