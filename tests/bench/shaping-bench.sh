@@ -20,7 +20,9 @@
 #   * goodput: iperf3 (TCP, one flow, the first second left out) divided by the limit; the
 #     figure is the receiver's report, and a row counts only when the shaper's own counter
 #     (weir's stats, the qdisc's byte count) saw at least as many bytes: traffic that went
-#     around the shaper, or a report of nothing, is printed as INVALID instead;
+#     around the shaper, or a report of nothing, is printed as INVALID instead. Before each
+#     option the veth's qdiscs and the cgroup are checked bare (the CNI plugin's DEL leaves
+#     its qdiscs on the host end to the runtime, which deletes the veth; here they are removed);
 #   * a small request/response flow (sockperf ping-pong, TCP, 200 messages a second): round
 #     trip p50 and p99 while one bulk iperf3 flow fills the limit, divided by the same flow's
 #     round trip with the shaper in place and no load;
@@ -147,6 +149,21 @@ payload_share() { awk -v l="$1" -v m="$MTU" 'BEGIN { printf "%.0f", l * (m - 52)
 # shaper_dev DIR: "NETNS DEV" where a qdisc for DIR goes (the sender's side)
 shaper_dev() { if [ "$1" = egress ]; then echo "$NC eth0"; else echo "$NS vs0"; fi; }
 
+# no_shaper_left: the veth has no qdisc but its default (noqueue) at either end, and the
+# container's cgroup no weir endpoint: what one option set up cannot shape the next one's rows
+no_shaper_left() {
+	local left
+	left=$({
+		ip netns exec "$NC" tc -j qdisc show dev eth0
+		ip netns exec "$NS" tc -j qdisc show dev vs0
+	} | jq -r '.[] | select(.kind != "noqueue") | "\(.kind) \(.handle)"')
+	[ "$WEIR_ON" = 0 ] || left="$left weir endpoint"
+	if [ -n "${left// /}" ]; then
+		echo "shaping-bench: left over from the previous option: $left" >&2
+		exit 1
+	fi
+}
+
 CNI_IFB=
 shaper_on() { # OPT DIR RATE_BPS QDISC_BURST
 	local opt=$1 dir=$2 rate=$3 burst=$4 ns dev
@@ -182,8 +199,13 @@ shaper_off() { # OPT DIR RATE_BPS QDISC_BURST
 	tbf | htb) ip netns exec "$ns" tc qdisc del dev "$dev" root ;;
 	cni)
 		cni_bandwidth DEL "$2" "$3" "$4" >/dev/null
-		# the plugin leaves the redirect on the host end to the runtime, which deletes the veth
-		[ "$2" = ingress ] || in_srv tc qdisc del dev vs0 ingress
+		# the plugin deletes its ifb only, and leaves the qdiscs on the host end to the
+		# runtime, which deletes the veth: here the veth stays for the next option
+		if [ "$2" = ingress ]; then
+			in_srv tc qdisc del dev vs0 root
+		else
+			in_srv tc qdisc del dev vs0 ingress
+		fi
 		;;
 	esac
 }
@@ -329,6 +351,7 @@ for r in $(seq "$ROUNDS"); do
 			for i in "${!opts[@]}"; do
 				opt=${opts[$(((i + r - 1) % ${#opts[@]}))]}
 				echo "$(date +%T) round $r: $rate $dir $opt" >&2
+				no_shaper_left
 				shaper_on "$opt" "$dir" "$bps" "$qburst"
 				m_first "$r" "$opt" "$rate" "$dir" "$bps"
 				m_idle "$r" "$opt" "$rate" "$dir"
