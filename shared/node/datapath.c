@@ -884,7 +884,9 @@ static struct guard_bpf *load_guard(const struct weir_paths *p, const struct wei
 	int r = 0;
 
 	*flags = 0;
-	esc = esc_ok = !weir_escape_fentry_probe(why, sizeof(why));
+	if (cfg->escape_raw_tp)
+		snprintf(why, sizeof(why), "the node config says escape_hook \"raw_tp\"");
+	esc = esc_ok = !cfg->escape_raw_tp && !weir_escape_fentry_probe(why, sizeof(why));
 	if (!esc)
 		pr_info("escape detection takes raw_tp/sys_enter: %s", why);
 	for (;;) {
