@@ -21,7 +21,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../machine.sh"
 kernels=${WEIR_VM_KERNELS:-linux-image-cloud-amd64 linux-image-6.12-cloud-amd64}
 suites=${WEIR_VM_SUITES:-datapath policy hook guard-lsm}
-nolsm_suites=${WEIR_VM_NOLSM_SUITES:-guard-nolsm}
+nolsm_suites=${WEIR_VM_NOLSM_SUITES:-guard-nolsm guard-escape}
 # the LSMs of Debian's kernels, with and without bpf (lsm= replaces the built-in order)
 LSM_ON="lsm=lockdown,capability,landlock,yama,apparmor,bpf"
 LSM_OFF="lsm=lockdown,capability,landlock,yama,apparmor"
