@@ -192,13 +192,17 @@ bench_escape() {
 	for r in $(seq "$rounds"); do
 		before=$(getpid_ns)
 		pid=$(container gb)
+		t0=$(cut -d' ' -f1 /proc/uptime)
 		attach gb "$pid" "escape audit calls namespaces,mount,keyring" >/dev/null 2>&1 || return 1
+		t1=$(cut -d' ' -f1 /proc/uptime)
+		links=$(find /sys/fs/bpf/weir/links -name 'weir_esc_*' -o -name weir_sys_enter | wc -l)
 		on=$(getpid_ns)
 		kill "$pid"
 		{ detach gb && "$W"/weir gc && unhooked __x64_sys_unshare; } >/dev/null 2>&1 || return 1
 		after=$(getpid_ns)
 		echo "$on $before $after" >>/tmp/bench."$1"
-		echo "# bench round $r/$rounds: getpid ns $before off, $on on $1, $after off"
+		echo "# bench round $r/$rounds: getpid ns $before off, $on on $1, $after off;" \
+			"the attach that linked escape detection ($links links): $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }') s"
 	done
 	awk '{ print 2 * $1 / ($2 + $3) }' /tmp/bench."$1" | sort -n >/tmp/ratios."$1"
 	echo "# bench: getpid outside any container with escape detection on $1 attached vs not," \
