@@ -877,7 +877,7 @@ static struct guard_bpf *load_guard(const struct weir_paths *p, const struct wei
 	enum guard_try t = cfg->lsm == WEIR_LSM_AUTO	 ? TRY_LSM_CGROUP
 			   : cfg->lsm == WEIR_LSM_GLOBAL ? TRY_LSM_GLOBAL
 							 : TRY_TRACING;
-	struct btf *vmlinux = btf__load_vmlinux_btf();
+	struct btf *vmlinux = NULL;
 	struct guard_bpf *g = NULL;
 	bool entry = true, esc, esc_ok;
 	char why[160];
@@ -889,6 +889,8 @@ static struct guard_bpf *load_guard(const struct weir_paths *p, const struct wei
 	esc = esc_ok = !cfg->escape_raw_tp && !weir_escape_fentry_probe(why, sizeof(why));
 	if (!esc)
 		pr_info("escape detection takes raw_tp/sys_enter: %s", why);
+	else
+		vmlinux = btf__load_vmlinux_btf(); /* which entry functions the kernel has */
 	for (;;) {
 		g = guard_open(p, t, entry, esc, vmlinux);
 		if (!g) {
