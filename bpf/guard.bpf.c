@@ -4,9 +4,9 @@
  *  - on the container's cgroup: raw sockets of IPv4/IPv6 (cgroup/sock_create), the ports a
  *    socket may bind (cgroup/bind4/6), sysctl writes and reads (cgroup/sysctl);
  *  - once per node, for weir's endpoints only: escape calls and raw-socket families the cgroup
- *    hook cannot see, at syscall entry (raw_tp/sys_enter: reported, and killed with SIGKILL on
- *    request), and the workload's exec that arms an endpoint's guards
- *    (raw_tp/sched_process_exec);
+ *    hook cannot see, at syscall entry (fentry on each of those syscalls, else
+ *    raw_tp/sys_enter: reported, and killed with SIGKILL on request), and the workload's exec
+ *    that arms an endpoint's guards (raw_tp/sched_process_exec);
  *  - once per node, with those: the processes a runtime brings into a running container, which
  *    are trusted until their exec (tp_btf/cgroup_attach_task, tp_btf/sched_process_fork;
  *    lib/entry.h);
@@ -34,7 +34,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define SOCK_ALLOW    1
 #define SOCK_DENY     0 /* the syscall fails with EPERM */
 #define WEIR_SOCK_RAW 3
-#define WEIR_SIGKILL  9
 #define WEIR_EPERM    1
 
 /* libweir sets it before loading: BPF-LSM programs attached per cgroup answer 1/0, global
@@ -57,20 +56,6 @@ struct {
 	__type(value, __u8);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } weir_protected SEC(".maps");
-
-/*
- * The armed guard config of the current task's endpoint for the programs that run in the task's
- * own context (syscall entry, BPF-LSM), or NULL: a process a runtime brings into the container
- * is not judged before its exec (lib/entry.h).
- */
-static __always_inline struct weir_guard_cfg *weir_guard_task(__u32 *ep)
-{
-	struct weir_guard_cfg *g = weir_guard_current(ep);
-
-	if (!g || weir_entering())
-		return NULL;
-	return g;
-}
 
 /* ---- cgroup hooks ----------------------------------------------------------------------- */
 
@@ -174,62 +159,79 @@ int weir_sysctl_guard(struct bpf_sysctl *ctx)
 /* ---- tracing: syscall entry and exec ---------------------------------------------------- */
 
 /*
- * Every syscall of the node passes here while an endpoint needs it, so the order matters: the
- * syscall number first (two array lookups, no map of endpoints), then the arguments, and only
- * for a candidate call the task's cgroup.
+ * Escape detection has two paths (libweir picks one at load, README "Escape detection"); both
+ * end in weir_escape_entry() (lib/escape.h), so they filter, report and kill alike:
+ *  - fentry on each watched syscall's entry function, native and 32-bit: the rest of the node
+ *    pays nothing;
+ *  - raw_tp/sys_enter, where the kernel refuses fentry: every syscall of the node passes here
+ *    while an endpoint needs it.
  */
 SEC("raw_tp/sys_enter")
 int weir_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
-	long nr = (long)ctx->args[1];
-	const struct weir_syscall_nr *e = weir_syscall_nr_of(nr);
-	const struct weir_syscall *sc;
-	const struct pt_regs___weir *regs;
-	struct weir_guard_event ev = {};
-	struct weir_syscall_args args = {};
-	struct weir_guard_cfg *g;
-	__u8 guard, action;
-	int compat, kill;
-	__u32 ep, bit;
-
-	if (!e)
-		return 0;
-	sc = weir_syscall_of(e, &compat);
-	if (!sc)
-		return 0;
-	/* the filters need the first two arguments: the rest only for a call that is one */
-	regs = (const struct pt_regs___weir *)ctx->args[0];
-	weir_syscall_args_of(regs, compat, &args, 0, 2);
-	if (!weir_syscall_matches(sc, &args))
-		return 0;
-	g = weir_guard_task(&ep);
-	if (!g)
-		return 0;
-	if (sc->call == WEIR_CALL_SOCKET) {
-		if (args.a[0] >= 64 || !(g->raw_trace_families & (1ULL << args.a[0])))
-			return 0;
-		guard = WEIR_GUARD_RAW;
-		kill = g->raw_trace_kill != 0;
-	} else {
-		bit = 1U << (sc->call & 31);
-		if (!((g->escape_audit | g->escape_kill) & bit))
-			return 0;
-		guard = WEIR_GUARD_ESCAPE;
-		kill = (g->escape_kill & bit) != 0;
-	}
-	action = kill ? WEIR_GA_KILLED : WEIR_GA_AUDIT;
-	if (sc->filter != WEIR_CF_SOCKETCALL) /* its args are socket()'s already */
-		weir_syscall_args_of(regs, compat, &args, 2, 6);
-	ev.nr = (__s32)nr;
-	ev.compat = compat;
-	ev.call = sc->call;
-	__builtin_memcpy(ev.args, args.a, sizeof(ev.args));
-	weir_guard_report(ep, guard, action, &ev);
-	/* SIGKILL ends the process on its way back to user space: this syscall still runs */
-	if (kill)
-		bpf_send_signal(WEIR_SIGKILL);
-	return 0;
+	return weir_escape_entry((const struct pt_regs___weir *)ctx->args[0], (long)ctx->args[1]);
 }
+
+/*
+ * One program per entry function (a fentry program is verified for its one target). x86-64
+ * only: elsewhere no target is found and the node takes raw_tp/sys_enter. Where a 32-bit call
+ * has a compat entry the kernel's table calls that one; libweir then leaves the plain
+ * __ia32_sys_ one out. Every entry function takes the task's pt_regs, whose orig_ax is the
+ * syscall number.
+ */
+#define WEIR_ESCAPE_FENTRY(prefix, fn)                                                             \
+	SEC("fentry/__" #prefix "_sys_" #fn)                                                       \
+	int weir_esc_##prefix##_##fn(__u64 *ctx)                                                   \
+	{                                                                                          \
+		const struct pt_regs___weir *regs = (const struct pt_regs___weir *)ctx[0];         \
+                                                                                                   \
+		return weir_escape_entry(regs, BPF_CORE_READ(regs, orig_ax));                      \
+	}
+#define WEIR_ESCAPE_NATIVE(fn) WEIR_ESCAPE_FENTRY(x64, fn) WEIR_ESCAPE_FENTRY(ia32, fn)
+
+WEIR_ESCAPE_NATIVE(mount)
+WEIR_ESCAPE_NATIVE(umount)
+WEIR_ESCAPE_FENTRY(ia32, oldumount)
+WEIR_ESCAPE_NATIVE(fsopen)
+WEIR_ESCAPE_NATIVE(fsmount)
+WEIR_ESCAPE_NATIVE(fspick)
+WEIR_ESCAPE_NATIVE(move_mount)
+WEIR_ESCAPE_NATIVE(open_tree)
+WEIR_ESCAPE_NATIVE(mount_setattr)
+WEIR_ESCAPE_NATIVE(pivot_root)
+WEIR_ESCAPE_NATIVE(unshare)
+WEIR_ESCAPE_NATIVE(setns)
+WEIR_ESCAPE_NATIVE(clone)
+WEIR_ESCAPE_NATIVE(clone3)
+WEIR_ESCAPE_NATIVE(init_module)
+WEIR_ESCAPE_NATIVE(finit_module)
+WEIR_ESCAPE_NATIVE(delete_module)
+WEIR_ESCAPE_NATIVE(kexec_load)
+WEIR_ESCAPE_FENTRY(ia32_compat, kexec_load)
+WEIR_ESCAPE_FENTRY(x64, kexec_file_load)
+WEIR_ESCAPE_NATIVE(bpf)
+WEIR_ESCAPE_NATIVE(perf_event_open)
+WEIR_ESCAPE_NATIVE(ptrace)
+WEIR_ESCAPE_FENTRY(ia32_compat, ptrace)
+WEIR_ESCAPE_NATIVE(process_vm_readv)
+WEIR_ESCAPE_NATIVE(process_vm_writev)
+WEIR_ESCAPE_FENTRY(ia32_compat, process_vm_readv)
+WEIR_ESCAPE_FENTRY(ia32_compat, process_vm_writev)
+WEIR_ESCAPE_NATIVE(open_by_handle_at)
+WEIR_ESCAPE_FENTRY(ia32_compat, open_by_handle_at)
+WEIR_ESCAPE_NATIVE(keyctl)
+WEIR_ESCAPE_FENTRY(ia32_compat, keyctl)
+WEIR_ESCAPE_NATIVE(add_key)
+WEIR_ESCAPE_NATIVE(request_key)
+WEIR_ESCAPE_NATIVE(userfaultfd)
+WEIR_ESCAPE_NATIVE(reboot)
+WEIR_ESCAPE_NATIVE(swapon)
+WEIR_ESCAPE_NATIVE(swapoff)
+WEIR_ESCAPE_NATIVE(iopl)
+WEIR_ESCAPE_NATIVE(ioperm)
+WEIR_ESCAPE_NATIVE(socket)
+WEIR_ESCAPE_FENTRY(ia32, socketcall)
+WEIR_ESCAPE_FENTRY(ia32_compat, socketcall)
 
 SEC("raw_tp/sched_process_exec")
 int weir_exec(void *ctx)

@@ -185,11 +185,12 @@ struct weir_counters {
 	struct weir_dir_counters dir[WEIR_DIRS];
 };
 
-#define WEIR_META_DROP_REASONS (1U << 0) /* the kfree_skb program is attached */
-#define WEIR_META_SOCKOPS      (1U << 1) /* the sockops program loaded */
-#define WEIR_META_LSM_CGROUP   (1U << 2) /* BPF-LSM works; programs attach per cgroup */
-#define WEIR_META_LSM_GLOBAL   (1U << 3) /* BPF-LSM works; programs attach once per node */
-#define WEIR_META_TRACING      (1U << 4) /* raw_tp sys_enter and sched_process_exec loaded */
+#define WEIR_META_DROP_REASONS	(1U << 0) /* the kfree_skb program is attached */
+#define WEIR_META_SOCKOPS	(1U << 1) /* the sockops program loaded */
+#define WEIR_META_LSM_CGROUP	(1U << 2) /* BPF-LSM works; programs attach per cgroup */
+#define WEIR_META_LSM_GLOBAL	(1U << 3) /* BPF-LSM works; programs attach once per node */
+#define WEIR_META_TRACING	(1U << 4) /* raw_tp sys_enter and sched_process_exec loaded */
+#define WEIR_META_ESCAPE_FENTRY (1U << 5) /* escape detection per syscall (fentry) loaded */
 
 struct weir_meta {
 	__u32 abi_version;

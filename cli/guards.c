@@ -63,12 +63,12 @@ static size_t describe(const struct weir_guard_caps *c, struct avail *a)
 			 "unavailable: the kernel refused raw_tp/sys_enter (no BTF?)");
 	else if (c->lsm)
 		snprintf(a[n].how, sizeof(a->how),
-			 "audit, kill (raw_tp/sys_enter, SIGKILL); enforce: refused with EPERM "
-			 "(%s) for %s%s%s",
-			 lsm, covered, *missing ? "; killed at syscall entry for " : "", missing);
+			 "audit, kill (%s, SIGKILL); enforce: refused with EPERM (%s) for %s%s%s",
+			 c->escape_fentry ? "fentry per syscall" : "raw_tp/sys_enter", lsm, covered,
+			 *missing ? "; killed at syscall entry for " : "", missing);
 	else
-		snprintf(a[n].how, sizeof(a->how),
-			 "audit, kill (raw_tp/sys_enter, SIGKILL); enforce: %s",
+		snprintf(a[n].how, sizeof(a->how), "audit, kill (%s, SIGKILL); enforce: %s",
+			 c->escape_fentry ? "fentry per syscall" : "raw_tp/sys_enter",
 			 c->fallback_kill ? "runs as kill (no BPF-LSM; lsm_fallback kill)"
 					  : "refused (needs BPF-LSM; lsm_fallback refuse)");
 	n++;
@@ -117,6 +117,20 @@ void status_guards(struct cli *cli, bool loaded, struct json_object *o)
 	}
 	json_object_object_add(o, "guards", gj);
 	json_object_object_add(o, "lsm", lj);
+	if (loaded && caps.tracing) {
+		struct json_object *ej = json_object_new_object();
+
+		json_object_object_add(
+			ej, "path",
+			json_object_new_string(caps.escape_fentry ? "fentry" : "raw_tp/sys_enter"));
+		if (caps.escape_fentry)
+			json_object_object_add(ej, "entry_functions",
+					       json_object_new_uint64(caps.escape_entries));
+		else
+			json_object_object_add(ej, "reason",
+					       json_object_new_string(caps.why_no_fentry));
+		json_object_object_add(o, "escape_detection", ej);
+	}
 	if (cli->json)
 		return;
 	if (!loaded) {
@@ -126,6 +140,14 @@ void status_guards(struct cli *cli, bool loaded, struct json_object *o)
 	printf("guards:\n");
 	for (size_t i = 0; i < n; i++)
 		printf("  %-12s %s\n", a[i].guard, a[i].how);
+	if (caps.tracing && caps.escape_fentry)
+		printf("escape detection: fentry per syscall (%u entry functions; other syscalls "
+		       "pay nothing)\n",
+		       caps.escape_entries);
+	else if (caps.tracing)
+		printf("escape detection: raw_tp/sys_enter (every syscall of the node pays while "
+		       "attached): %s\n",
+		       caps.why_no_fentry);
 	if (caps.lsm)
 		printf("BPF-LSM:   in use (%s)\n",
 		       caps.lsm_per_cgroup ? "attached per cgroup" : "attached once per node");

@@ -31,6 +31,7 @@
 #include "../weir.h"
 #include "kernel.h"
 #include "endpoint.h"
+#include "guard.h"
 
 /* libweir clears it (and creates no map) on kernels without task storage for tracing. */
 const volatile __u32 weir_entry_marks = 1;
@@ -92,6 +93,20 @@ static __always_inline int weir_entering(void)
 	if (!weir_entry_marks)
 		return 0;
 	return weir_entry_of(bpf_get_current_task_btf());
+}
+
+/*
+ * The armed guard config of the current task's endpoint for the programs that run in the task's
+ * own context (syscall entry, BPF-LSM), or NULL: a process a runtime brings into the container
+ * is not judged before its exec.
+ */
+static __always_inline struct weir_guard_cfg *weir_guard_task(__u32 *ep)
+{
+	struct weir_guard_cfg *g = weir_guard_current(ep);
+
+	if (!g || weir_entering())
+		return NULL;
+	return g;
 }
 
 #endif

@@ -2,8 +2,9 @@
 /*
  * Escape calls: which syscalls (by number, for the native and the 32-bit ABI) belong to which
  * group, and the argument checks that decide whether a call is one (unshare without a new
- * namespace is not). Used at syscall entry by the tracing programs and, for the syscall the
- * task is in, by the BPF-LSM capable hook.
+ * namespace is not). Used at syscall entry by the tracing programs (weir_escape_entry(), on
+ * either path: fentry per syscall or raw_tp/sys_enter) and, for the syscall the task is in, by
+ * the BPF-LSM capable hook.
  */
 #ifndef WEIR_LIB_ESCAPE_H
 #define WEIR_LIB_ESCAPE_H
@@ -14,6 +15,8 @@
 
 #include "../weir.h"
 #include "kernel.h"
+#include "guard.h"
+#include "entry.h"
 
 /* Filled by libweir from the node's own syscall numbers. */
 struct {
@@ -136,6 +139,64 @@ static __always_inline int weir_syscall_matches(const struct weir_syscall *sc,
 	default:
 		return 1;
 	}
+}
+
+#define WEIR_ESCAPE_SIGKILL 9
+
+/*
+ * A syscall's entry, on either path: syscall nr of the current task, with its registers regs.
+ * The order matters on the raw_tp path, which every syscall of the node passes: the syscall
+ * number first (two array lookups, no map of endpoints), then the arguments, and only for a
+ * candidate call the task's cgroup. Reports the call (and kills the process when the
+ * endpoint's guard says so) and returns 0.
+ */
+static __always_inline int weir_escape_entry(const struct pt_regs___weir *regs, long nr)
+{
+	const struct weir_syscall_nr *e = weir_syscall_nr_of(nr);
+	const struct weir_syscall *sc;
+	struct weir_guard_event ev = {};
+	struct weir_syscall_args args = {};
+	struct weir_guard_cfg *g;
+	__u8 guard, action;
+	int compat, kill;
+	__u32 ep, bit;
+
+	if (!e)
+		return 0;
+	sc = weir_syscall_of(e, &compat);
+	if (!sc)
+		return 0;
+	/* the filters need the first two arguments: the rest only for a call that is one */
+	weir_syscall_args_of(regs, compat, &args, 0, 2);
+	if (!weir_syscall_matches(sc, &args))
+		return 0;
+	g = weir_guard_task(&ep);
+	if (!g)
+		return 0;
+	if (sc->call == WEIR_CALL_SOCKET) {
+		if (args.a[0] >= 64 || !(g->raw_trace_families & (1ULL << args.a[0])))
+			return 0;
+		guard = WEIR_GUARD_RAW;
+		kill = g->raw_trace_kill != 0;
+	} else {
+		bit = 1U << (sc->call & 31);
+		if (!((g->escape_audit | g->escape_kill) & bit))
+			return 0;
+		guard = WEIR_GUARD_ESCAPE;
+		kill = (g->escape_kill & bit) != 0;
+	}
+	action = kill ? WEIR_GA_KILLED : WEIR_GA_AUDIT;
+	if (sc->filter != WEIR_CF_SOCKETCALL) /* its args are socket()'s already */
+		weir_syscall_args_of(regs, compat, &args, 2, 6);
+	ev.nr = (__s32)nr;
+	ev.compat = compat;
+	ev.call = sc->call;
+	__builtin_memcpy(ev.args, args.a, sizeof(ev.args));
+	weir_guard_report(ep, guard, action, &ev);
+	/* SIGKILL ends the process on its way back to user space: this syscall still runs */
+	if (kill)
+		bpf_send_signal(WEIR_ESCAPE_SIGKILL);
+	return 0;
 }
 
 #endif

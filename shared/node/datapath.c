@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "cgroup.h"
@@ -214,13 +215,15 @@ static int check_abi(struct weir_datapath *dp, const struct weir_paths *p, bool 
 	dp->meta_flags = meta.flags;
 	if (stale) {
 		/* optional programs that loaded must still be pinned: else re-pin them */
-		*stale = meta.object_hash != WEIR_BPF_BUILD_ID ||
-			 ((meta.flags & WEIR_META_SOCKOPS) && dp->prog[WEIR_PROG_SOCKOPS] < 0) ||
-			 ((meta.flags & WEIR_META_DROP_REASONS) &&
-			  dp->prog[WEIR_PROG_KFREE_SKB] < 0) ||
-			 ((meta.flags & WEIR_META_TRACING) && dp->prog[WEIR_PROG_SYS_ENTER] < 0) ||
-			 ((meta.flags & (WEIR_META_LSM_CGROUP | WEIR_META_LSM_GLOBAL)) &&
-			  dp->prog[WEIR_PROG_LSM_CAPABLE] < 0);
+		*stale =
+			meta.object_hash != WEIR_BPF_BUILD_ID ||
+			((meta.flags & WEIR_META_SOCKOPS) && dp->prog[WEIR_PROG_SOCKOPS] < 0) ||
+			((meta.flags & WEIR_META_DROP_REASONS) &&
+			 dp->prog[WEIR_PROG_KFREE_SKB] < 0) ||
+			((meta.flags & WEIR_META_TRACING) && dp->prog[WEIR_PROG_SYS_ENTER] < 0) ||
+			((meta.flags & WEIR_META_ESCAPE_FENTRY) && !weir_escape_fentry_pinned(p)) ||
+			((meta.flags & (WEIR_META_LSM_CGROUP | WEIR_META_LSM_GLOBAL)) &&
+			 dp->prog[WEIR_PROG_LSM_CAPABLE] < 0);
 	}
 	return 0;
 }
@@ -384,7 +387,7 @@ static struct monitor_bpf *load_monitor(const struct weir_paths *p, struct weir_
 	return NULL;
 }
 
-/* ---- guard programs -------------------------------------------------------------------- */
+/* ---- guard programs ----------------------------------------------------------------------- */
 
 static void node_link_path(const struct weir_paths *p, enum weir_prog_id id, char *out, size_t size)
 {
@@ -401,10 +404,149 @@ static int node_link_create(int prog, enum weir_prog_id id)
 	return bpf_raw_tracepoint_open(weir_progs[id].target, prog);
 }
 
+/*
+ * Escape detection per syscall: the guard object's weir_esc_* programs, fentry on the entry
+ * function of each watched syscall (bpf/guard.bpf.c), pinned as progs/weir_esc_* and linked as
+ * links/weir_esc_*. Together they stand for raw_tp/sys_enter's one node link
+ * (WEIR_PROG_SYS_ENTER) where the datapath loaded them (WEIR_META_ESCAPE_FENTRY).
+ */
+#define ESC_PREFIX "weir_esc_"
+
+static bool is_escape_name(const char *name)
+{
+	return !strncmp(name, ESC_PREFIX, sizeof(ESC_PREFIX) - 1);
+}
+
+/* The entry function an escape program hooks ("__x64_sys_mount"), or NULL. */
+static const char *escape_target(const struct bpf_program *prog)
+{
+	const char *sec = bpf_program__section_name(prog);
+
+	return sec && !strncmp(sec, "fentry/", 7) ? sec + 7 : NULL;
+}
+
+/* Call fn(dir, name, arg) for each entry of dir that is an escape program's pin or link. */
+static unsigned int escape_pins_foreach(const char *dir,
+					bool (*fn)(const char *dir, const char *name, void *arg),
+					void *arg)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	unsigned int n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)))
+		if (is_escape_name(de->d_name) && !strchr(de->d_name, '.')) {
+			n++;
+			if (fn && !fn(dir, de->d_name, arg))
+				break;
+		}
+	closedir(d);
+	return n;
+}
+
+static bool unpin_escape(const char *dir, const char *name, void *links)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (*(bool *)links)
+		unpin_link(path);
+	else
+		unlink(path);
+	return true;
+}
+
+static void escape_unpin_all(const char *dir, bool links)
+{
+	escape_pins_foreach(dir, unpin_escape, &links);
+}
+
+unsigned int weir_escape_fentry_pinned(const struct weir_paths *p)
+{
+	return escape_pins_foreach(p->progs, NULL, NULL);
+}
+
+struct escape_attach {
+	const struct weir_paths *p;
+	unsigned int made, had;
+	int err;
+	char made_names[128][64];
+};
+
+/* Link one pinned escape program; a link pinned already (by another endpoint) is kept. */
+static bool escape_attach_one(const char *dir, const char *name, void *arg)
+{
+	struct escape_attach *a = arg;
+	char path[PATH_MAX];
+	int prog, link;
+
+	snprintf(path, sizeof(path), "%s/%s", a->p->links, name);
+	if (!access(path, F_OK)) {
+		a->had++;
+		return true;
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	prog = bpf_obj_get(path);
+	if (prog < 0) {
+		a->err = -errno;
+		return false;
+	}
+	link = bpf_raw_tracepoint_open(NULL, prog);
+	a->err = link < 0 ? -errno : 0;
+	close(prog);
+	if (link < 0)
+		return false;
+	snprintf(path, sizeof(path), "%s/%s", a->p->links, name);
+	if (bpf_obj_pin(link, path))
+		a->err = -errno;
+	close(link);
+	if (a->err)
+		return false;
+	if (a->made < WEIR_ARRAY_SIZE(a->made_names))
+		snprintf(a->made_names[a->made], sizeof(a->made_names[0]), "%s", name);
+	a->made++;
+	return true;
+}
+
+static int escape_links_ensure(const struct weir_paths *p, struct weir_error *err)
+{
+	struct escape_attach *a = calloc(1, sizeof(*a));
+	char path[PATH_MAX];
+	unsigned int n;
+	int r;
+
+	if (!a)
+		return weir_error_set(err, -ENOMEM, "out of memory");
+	a->p = p;
+	n = escape_pins_foreach(p->progs, escape_attach_one, a);
+	r = a->err;
+	if (!r && !n)
+		r = -ENOENT;
+	if (r) {
+		/* nothing of this attach stays: the links others pinned before do */
+		for (unsigned int i = 0; i < a->made && i < WEIR_ARRAY_SIZE(a->made_names); i++) {
+			snprintf(path, sizeof(path), "%s/%s", p->links, a->made_names[i]);
+			unpin_link(path);
+		}
+		free(a);
+		return weir_error_set(
+			err, r, "cannot attach escape detection (fentry per syscall, %s): %s",
+			p->progs, n ? strerror(-r) : "no weir_esc_* program is pinned");
+	}
+	if (a->made)
+		pr_info("escape detection attached: fentry on %u syscall entry functions", n);
+	free(a);
+	return 0;
+}
+
 bool weir_node_link_pinned(const struct weir_paths *p, enum weir_prog_id id)
 {
 	char path[PATH_MAX];
 
+	if (id == WEIR_PROG_SYS_ENTER && escape_pins_foreach(p->links, NULL, NULL))
+		return true;
 	node_link_path(p, id, path, sizeof(path));
 	return access(path, F_OK) == 0;
 }
@@ -415,6 +557,8 @@ int weir_node_link_ensure(const struct weir_paths *p, const struct weir_datapath
 	char path[PATH_MAX];
 	int link, r;
 
+	if (id == WEIR_PROG_SYS_ENTER && (dp->meta_flags & WEIR_META_ESCAPE_FENTRY))
+		return escape_links_ensure(p, err);
 	if (weir_node_link_pinned(p, id))
 		return 0;
 	if (dp->prog[id] < 0)
@@ -440,45 +584,152 @@ void weir_node_link_remove(const struct weir_paths *p, enum weir_prog_id id)
 {
 	char path[PATH_MAX];
 
+	if (id == WEIR_PROG_SYS_ENTER)
+		escape_unpin_all(p->links, true);
 	node_link_path(p, id, path, sizeof(path));
 	unpin_link(path);
+}
+
+/* Replace the link pinned at path (if any) with a new one of prog; false when it cannot. */
+static bool relink(const char *path, int link)
+{
+	char tmp[PATH_MAX + 8];
+	int old;
+
+	if (link < 0)
+		return false;
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	old = bpf_obj_get(path);
+	if (bpf_obj_pin(link, tmp) || rename(tmp, path)) {
+		unlink(tmp);
+		if (old >= 0)
+			close(old);
+		close(link);
+		return false;
+	}
+	if (old >= 0) {
+		bpf_link_detach(old);
+		close(old);
+	}
+	close(link);
+	return true;
+}
+
+static bool unlink_stale_escape(const char *dir, const char *name, void *arg)
+{
+	struct bpf_program *prog =
+		bpf_object__find_program_by_name(((struct guard_bpf *)arg)->obj, name);
+	char path[PATH_MAX];
+
+	if (!prog || bpf_program__fd(prog) < 0) {
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		unpin_link(path);
+	}
+	return true;
+}
+
+/*
+ * Escape detection on a re-pin: the new build's path replaces the old links, new ones pinned
+ * before the old go. False when the new path cannot attach: the caller removes it all.
+ */
+static bool refresh_escape_links(const struct weir_paths *p, struct guard_bpf *g, bool fentry)
+{
+	char path[PATH_MAX];
+	struct bpf_program *prog;
+	bool ok = true;
+
+	if (!fentry) {
+		prog = g->progs.weir_sys_enter;
+		node_link_path(p, WEIR_PROG_SYS_ENTER, path, sizeof(path));
+		ok = bpf_program__fd(prog) >= 0 &&
+		     relink(path, node_link_create(bpf_program__fd(prog), WEIR_PROG_SYS_ENTER));
+		escape_unpin_all(p->links, true);
+		return ok;
+	}
+	bpf_object__for_each_program(prog, g->obj)
+	{
+		if (!is_escape_name(bpf_program__name(prog)) || bpf_program__fd(prog) < 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", p->links, bpf_program__name(prog));
+		ok = ok && relink(path, bpf_raw_tracepoint_open(NULL, bpf_program__fd(prog)));
+	}
+	/* the old build's links of targets this one leaves out go with the old programs */
+	escape_pins_foreach(p->links, unlink_stale_escape, g);
+	node_link_path(p, WEIR_PROG_SYS_ENTER, path, sizeof(path));
+	unpin_link(path);
+	return ok;
 }
 
 /*
  * A re-pin (a newer build) moves the guard node links that exist to the new programs: the new
  * link is pinned before the old one goes, so no syscall passes unwatched in between.
  */
-static void refresh_node_links(const struct weir_paths *p, struct guard_bpf *g)
+static void refresh_node_links(const struct weir_paths *p, struct guard_bpf *g, bool esc_fentry)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	char path[PATH_MAX];
 
 	for (int i = WEIR_PROG_FIRST_GUARD; i < WEIR_PROG_COUNT; i++) {
 		struct bpf_program *prog;
-		int old, link;
 
 		if (!weir_node_link_pinned(p, (enum weir_prog_id)i))
 			continue;
 		node_link_path(p, (enum weir_prog_id)i, path, sizeof(path));
-		snprintf(tmp, sizeof(tmp), "%s.new", path);
-		prog = bpf_object__find_program_by_name(g->obj, weir_progs[i].name);
-		old = bpf_obj_get(path);
-		link = prog && bpf_program__fd(prog) >= 0
-			       ? node_link_create(bpf_program__fd(prog), (enum weir_prog_id)i)
-			       : -1;
-		if (link >= 0 && !bpf_obj_pin(link, tmp) && !rename(tmp, path)) {
-			if (old >= 0)
-				bpf_link_detach(old);
-		} else {
-			/* this build lacks it or cannot attach it: the endpoint's next attach says
-			 * so */
-			unlink(tmp);
-			unpin_link(path);
+		if (i == WEIR_PROG_SYS_ENTER) {
+			if (!refresh_escape_links(p, g, esc_fentry))
+				weir_node_link_remove(p, WEIR_PROG_SYS_ENTER);
+			continue;
 		}
-		if (link >= 0)
-			close(link);
-		if (old >= 0)
-			close(old);
+		prog = bpf_object__find_program_by_name(g->obj, weir_progs[i].name);
+		/* this build lacks it or cannot attach it: the endpoint's next attach says so */
+		if (!prog || bpf_program__fd(prog) < 0 ||
+		    !relink(path, node_link_create(bpf_program__fd(prog), (enum weir_prog_id)i)))
+			unpin_link(path);
 	}
+}
+
+/*
+ * Can a fentry program be loaded and attached on a syscall's entry function here? 0, or -errno
+ * with the reason in why. An empty program on unshare's entry, attached and detached at once.
+ */
+int weir_escape_fentry_probe(char *why, size_t size)
+{
+	static const char target[] = "__x64_sys_unshare";
+	const struct bpf_insn insns[] = {
+		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
+		{.code = BPF_JMP | BPF_EXIT},
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FENTRY);
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	int id, fd, link, r;
+
+	if (!vmlinux) {
+		snprintf(why, size, "no kernel BTF");
+		return -ENOENT;
+	}
+	id = btf__find_by_name_kind(vmlinux, target, BTF_KIND_FUNC);
+	btf__free(vmlinux);
+	if (id <= 0) {
+		snprintf(why, size, "the kernel's BTF has no %s (not x86-64?)", target);
+		return -ENOENT;
+	}
+	opts.attach_btf_id = (__u32)id;
+	fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "weir_probe", "GPL", insns,
+			   WEIR_ARRAY_SIZE(insns), &opts);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(why, size, "the kernel refuses fentry programs (%s)", strerror(-r));
+		return r;
+	}
+	link = bpf_raw_tracepoint_open(NULL, fd);
+	r = link < 0 ? -errno : 0;
+	close(fd);
+	if (link < 0) {
+		snprintf(why, size, "the kernel loads fentry programs but cannot attach them (%s)",
+			 strerror(-r));
+		return r;
+	}
+	close(link);
+	return 0;
 }
 
 /* Does BPF-LSM really run? Attach the probe, open a file, see whether it was called. */
@@ -514,7 +765,67 @@ enum guard_try {
  * entry: with the marks of processes a runtime brings into a running container (task storage,
  * bpf/lib/entry.h); a kernel that refuses them keeps the rest of try t.
  */
-static struct guard_bpf *guard_open(const struct weir_paths *p, enum guard_try t, bool entry)
+/*
+ * Which per-syscall escape programs load: those whose entry function this kernel has, less a
+ * plain 32-bit entry whose compat entry exists (the kernel's 32-bit table calls that one).
+ */
+static void escape_autoload(struct guard_bpf *g, const struct btf *vmlinux, bool on)
+{
+	struct bpf_program *prog;
+	char compat[128];
+
+	bpf_object__for_each_program(prog, g->obj)
+	{
+		const char *fn = escape_target(prog);
+		bool load;
+
+		if (!is_escape_name(bpf_program__name(prog)))
+			continue;
+		load = on && vmlinux && fn &&
+		       btf__find_by_name_kind(vmlinux, fn, BTF_KIND_FUNC) > 0;
+		if (load && !strncmp(fn, "__ia32_sys_", 11)) {
+			snprintf(compat, sizeof(compat), "__ia32_compat_sys_%s", fn + 11);
+			load = btf__find_by_name_kind(vmlinux, compat, BTF_KIND_FUNC) <= 0;
+		}
+		bpf_program__set_autoload(prog, load);
+	}
+}
+
+static unsigned int escape_loaded(struct guard_bpf *g)
+{
+	struct bpf_program *prog;
+	unsigned int n = 0;
+
+	bpf_object__for_each_program(prog, g->obj) n +=
+		is_escape_name(bpf_program__name(prog)) && bpf_program__fd(prog) >= 0;
+	return n;
+}
+
+/* Pin this build's escape programs (progs/weir_esc_*), and only those. */
+static int pin_escape_progs(const struct weir_paths *p, struct guard_bpf *g, struct weir_error *err)
+{
+	struct bpf_program *prog;
+	char path[PATH_MAX];
+
+	escape_unpin_all(p->progs, false);
+	bpf_object__for_each_program(prog, g->obj)
+	{
+		if (!is_escape_name(bpf_program__name(prog)) || bpf_program__fd(prog) < 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", p->progs, bpf_program__name(prog));
+		if (bpf_obj_pin(bpf_program__fd(prog), path))
+			return weir_error_set(err, -errno, "cannot pin %s: %s", path,
+					      strerror(errno));
+	}
+	return 0;
+}
+
+/*
+ * esc: with the per-syscall escape programs (fentry), which vmlinux (the kernel's BTF) names;
+ * without them escape detection takes raw_tp/sys_enter.
+ */
+static struct guard_bpf *guard_open(const struct weir_paths *p, enum guard_try t, bool entry,
+				    bool esc, const struct btf *vmlinux)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = p->maps);
 	struct guard_bpf *g = guard_bpf__open_opts(&opts);
@@ -522,6 +833,7 @@ static struct guard_bpf *guard_open(const struct weir_paths *p, enum guard_try t
 	if (!g)
 		return NULL;
 	entry = entry && t <= TRY_TRACING;
+	escape_autoload(g, vmlinux, esc && t <= TRY_TRACING);
 	g->rodata->weir_lsm_per_cgroup = t == TRY_LSM_CGROUP;
 	g->rodata->weir_entry_marks = entry;
 	bpf_map__set_autocreate(g->maps.weir_entries, entry);
@@ -554,8 +866,9 @@ static struct guard_bpf *guard_open(const struct weir_paths *p, enum guard_try t
 }
 
 /*
- * Load the guard object, best first: BPF-LSM is used only where it is proven to run. The
- * syscall table is filled once the maps exist.
+ * Load the guard object, best first: BPF-LSM is used only where it is proven to run, escape
+ * detection per syscall (fentry) only where a fentry program attaches. The syscall table is
+ * filled once the maps exist.
  */
 static struct guard_bpf *load_guard(const struct weir_paths *p, const struct weir_config *cfg,
 				    unsigned int *flags, struct weir_error *err)
@@ -564,16 +877,26 @@ static struct guard_bpf *load_guard(const struct weir_paths *p, const struct wei
 	enum guard_try t = cfg->lsm == WEIR_LSM_AUTO	 ? TRY_LSM_CGROUP
 			   : cfg->lsm == WEIR_LSM_GLOBAL ? TRY_LSM_GLOBAL
 							 : TRY_TRACING;
+	struct btf *vmlinux = NULL;
 	struct guard_bpf *g = NULL;
-	bool entry = true;
+	bool entry = true, esc, esc_ok;
+	char why[160];
 	int r = 0;
 
 	*flags = 0;
+	if (cfg->escape_raw_tp)
+		snprintf(why, sizeof(why), "the node config says escape_hook \"raw_tp\"");
+	esc = esc_ok = !cfg->escape_raw_tp && !weir_escape_fentry_probe(why, sizeof(why));
+	if (!esc)
+		pr_info("escape detection takes raw_tp/sys_enter: %s", why);
+	else
+		vmlinux = btf__load_vmlinux_btf(); /* which entry functions the kernel has */
 	for (;;) {
-		g = guard_open(p, t, entry);
+		g = guard_open(p, t, entry, esc, vmlinux);
 		if (!g) {
 			weir_error_set(err, -errno, "cannot open the guard object: %s",
 				       strerror(errno));
+			btf__free(vmlinux);
 			return NULL;
 		}
 		/* every try but the last probes what the kernel allows */
@@ -586,21 +909,33 @@ static struct guard_bpf *load_guard(const struct weir_paths *p, const struct wei
 			guard_bpf__destroy(g);
 			t = TRY_TRACING; /* the next try leaves BPF-LSM out */
 			entry = true;
+			esc = esc_ok;
 			continue;
 		}
 		if (!r)
 			break;
 		guard_bpf__destroy(g);
 		g = NULL;
+		if (esc && t <= TRY_TRACING) {
+			/* the same try once more, escape detection on raw_tp/sys_enter */
+			pr_info("the per-syscall escape programs (fentry) do not load with the "
+				"rest: %s; trying raw_tp/sys_enter",
+				strerror(-r));
+			esc = false;
+			continue;
+		}
 		if (entry && t <= TRY_TRACING) {
 			entry = false; /* the same try once more, without the entry marks */
+			esc = esc_ok;
 			continue;
 		}
 		if (t == TRY_MAPS)
 			break;
 		t++;
 		entry = true;
+		esc = esc_ok;
 	}
+	btf__free(vmlinux);
 	if (!g) {
 		weir_error_set(err, r, "cannot load the guard maps: %s", strerror(-r));
 		return NULL;
@@ -611,6 +946,11 @@ static struct guard_bpf *load_guard(const struct weir_paths *p, const struct wei
 		*flags |= WEIR_META_LSM_GLOBAL;
 	if (t <= TRY_TRACING)
 		*flags |= WEIR_META_TRACING;
+	if (t <= TRY_TRACING && escape_loaded(g)) {
+		*flags |= WEIR_META_ESCAPE_FENTRY;
+		pr_info("escape detection per syscall: fentry on %u syscall entry functions",
+			escape_loaded(g));
+	}
 	if (t <= TRY_TRACING && !entry)
 		pr_warn("this kernel refuses the entry marks (task storage, tp_btf): a runtime's "
 			"exec into a running container is judged from its cgroup join on");
@@ -675,9 +1015,11 @@ static int load_and_pin(const struct weir_paths *p, const struct weir_config *cf
 		if ((r = pin_prog(p, obj, (enum weir_prog_id)i, err)))
 			goto out;
 	}
+	if ((r = pin_escape_progs(p, guard, err)))
+		goto out;
 	if ((r = attach_node_links(p, mon, &drops, err)))
 		goto out;
-	refresh_node_links(p, guard);
+	refresh_node_links(p, guard, (guard_flags & WEIR_META_ESCAPE_FENTRY) != 0);
 	meta.flags = (drops ? WEIR_META_DROP_REASONS : 0) |
 		     (bpf_program__fd(mon->progs.weir_sockops) >= 0 ? WEIR_META_SOCKOPS : 0) |
 		     guard_flags;

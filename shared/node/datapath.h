@@ -140,6 +140,15 @@ int weir_node_link_ensure(const struct weir_paths *p, const struct weir_datapath
 bool weir_node_link_pinned(const struct weir_paths *p, enum weir_prog_id id);
 void weir_node_link_remove(const struct weir_paths *p, enum weir_prog_id id);
 
+/*
+ * Escape detection per syscall (fentry on each watched syscall's entry function): its pinned
+ * programs stand for WEIR_PROG_SYS_ENTER's node link where the datapath loaded them
+ * (WEIR_META_ESCAPE_FENTRY). The probe says whether this kernel loads and attaches fentry
+ * programs there: 0, or -errno with the reason in why.
+ */
+int weir_escape_fentry_probe(char *why, size_t size);
+unsigned int weir_escape_fentry_pinned(const struct weir_paths *p);
+
 /* The attach type that links program i to a cgroup here, or -1 when it is no cgroup program. */
 int weir_prog_cgroup_attach(const struct weir_datapath *dp, int i);
 

@@ -103,6 +103,16 @@ void weir_guard_caps_of(struct weir_ctx *ctx, struct weir_guard_caps *caps, char
 	}
 	caps->why_no_lsm = weir_lsm_unavailable(ctx, why, size);
 	caps->fallback_kill = ctx->cfg.lsm_fallback_kill;
+	caps->escape_fentry = (dp->meta_flags & WEIR_META_ESCAPE_FENTRY) != 0;
+	caps->escape_entries = weir_escape_fentry_pinned(&ctx->paths);
+	if (!caps->escape_fentry && caps->tracing && ctx->cfg.escape_raw_tp)
+		snprintf(caps->why_no_fentry, sizeof(caps->why_no_fentry),
+			 "the node config says escape_hook \"raw_tp\"");
+	else if (!caps->escape_fentry && caps->tracing &&
+		 !weir_escape_fentry_probe(caps->why_no_fentry, sizeof(caps->why_no_fentry)))
+		snprintf(caps->why_no_fentry, sizeof(caps->why_no_fentry),
+			 "the per-syscall programs (fentry) did not load with the rest (the "
+			 "datapath's load log says why)");
 }
 
 int weir_guards_prepare(struct weir_ctx *ctx, const struct weir_spec *spec,

@@ -10,7 +10,10 @@
 #   2. a container with the guards that hang off its own cgroup (raw-sockets, bind, sysctl,
 #      port-scan) runs: the node gains only raw_tp/sched_process_exec;
 #   3. a container with every guard, escape audit for all call groups too, runs: the node gains
-#      raw_tp/sys_enter, which every syscall of every process passes.
+#      escape detection: fentry on each watched syscall's entry function where the kernel
+#      attaches fentry (only those syscalls pass through weir), else raw_tp/sys_enter, which
+#      every syscall of every process passes. The report says which path it measured (from
+#      the pinned links, and what weir status says).
 # Each round goes through the three phases (the guarded containers are detached and gc run at
 # its end); each figure is the median of its rounds, in ns per iteration, and each percentage
 # the median of the per-round ratios.
@@ -99,9 +102,21 @@ measure() {
 
 med() { median <"$TMP/$1"; }
 
+# escape_path: the escape detection links pinned now, as a path name ("none" when detached)
+escape_path() {
+	local links=$BENCH_BPFFS/weir/links
+	if compgen -G "$links/weir_esc_*" >/dev/null; then
+		echo "fentry per syscall ($(find "$links" -name 'weir_esc_*' | wc -l) entry functions)"
+	elif [ -e "$links/weir_sys_enter" ]; then
+		echo "raw_tp/sys_enter"
+	else
+		echo none
+	fi
+}
+
 weir gc >/dev/null 2>&1 || true
 attach open ""
-if [ -e /sys/fs/bpf/weir/links/weir_sys_enter ]; then
+if [ -e /sys/fs/bpf/weir/links/weir_sys_enter ] || compgen -G "/sys/fs/bpf/weir/links/weir_esc_*" >/dev/null; then
 	echo "guard-bench: the node's weir keeps the guard programs attached:" \
 		"every phase below includes them" >&2
 fi
@@ -114,13 +129,14 @@ for ((r = 0; r < ROUNDS; r++)); do
 	echo "round $((r + 1))/$ROUNDS: phase 2 (a container with its cgroup's guards: the node gains the exec program)" >&2
 	measure cg host cgroup
 	attach escape "raw-sockets enforce families raw; bind enforce allow tcp/8080; sysctl enforce; escape audit; port-scan audit"
-	echo "round $((r + 1))/$ROUNDS: phase 3 (escape detection: the node gains raw_tp/sys_enter)" >&2
+	ESC_PATH=$(escape_path)
+	echo "round $((r + 1))/$ROUNDS: phase 3 (escape detection: the node gains $ESC_PATH)" >&2
 	measure esc host open escape
 	hook poststop <"$TMP/escape.stop" >/dev/null
 	hook poststop <"$TMP/cgroup.stop" >/dev/null
 	weir gc >/dev/null 2>&1 || true
-	if [ -e "$BENCH_BPFFS/weir/links/weir_sys_enter" ]; then
-		echo "guard-bench: raw_tp/sys_enter still attached after the round's detach and gc" >&2
+	if [ "$(escape_path)" != none ]; then
+		echo "guard-bench: escape detection ($(escape_path)) still attached after the round's detach and gc" >&2
 		exit 1
 	fi
 done
@@ -144,3 +160,5 @@ echo "(ns per iteration, medians of $ROUNDS rounds, each round through phases 1,
 echo " process outside any container, in phase 1, 2 (+cg) and 3 (+esc); unguarded: an attached"
 echo " container without guards; cg-guard, esc-guard: the guarded containers of phases 2 and 3."
 echo " The percentages are medians of per-round ratios against phase 1's host or unguarded.)"
+echo "escape detection measured (phase 3): $ESC_PATH; weir status says:"
+weir status 2>/dev/null | grep '^escape detection:' | sed 's/^/  /' || true

@@ -302,6 +302,14 @@ is "$((sent + lost))" 20000 "flood: 20000 raw sockets: every event is delivered 
 cmp_num "$lost" -ge 14000 "flood: the 1 MiB ring (about 5,900 events) with no reader loses the rest, counted"
 is "$(guard_count "$(weir_snapshot "$fid")" raw-sockets audit)" 20000 "flood: the guard counter counts all 20000"
 like "$("$WEIR" status)" "guard events: [0-9]+ delivered, [0-9]+ lost" "weir status shows guard events delivered and lost"
+# which path escape detection takes, and why: what the machine declares, not what weir says
+if machine_declares fentry | grep -qx yes; then
+	like "$("$WEIR" status)" "escape detection: fentry per syscall \([0-9]+ entry functions" \
+		"weir status: escape detection per syscall (the machine declares fentry)"
+else
+	like "$("$WEIR" status)" "escape detection: raw_tp/sys_enter .*: the kernel refuses fentry programs" \
+		"weir status: escape detection on raw_tp/sys_enter, because the kernel refuses fentry"
+fi
 m=$("$WEIR" metrics 2>/dev/null | grep '^weir_guard_events_lost_total ' || true)
 cmp_num "${m##* }" -ge "$lost" "metric weir_guard_events_lost_total counts the loss"
 
@@ -327,6 +335,9 @@ if [ "$running_guarded" = 0 ]; then
 	left=()
 	for l in weir_sys_enter weir_exec weir_entry_attach weir_entry_fork; do
 		[ ! -e "$WEIR_BPFFS/links/$l" ] || left+=("$l is still attached")
+	done
+	for l in "$WEIR_BPFFS"/links/weir_esc_*; do
+		[ ! -e "$l" ] || left+=("${l##*/} is still attached")
 	done
 	none_left "the last guarded container's poststop detaches the node's guard programs (no gc needed)" "${left[@]}"
 else

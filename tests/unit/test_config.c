@@ -162,6 +162,18 @@ static void test_every_key(void **state)
 		assert_int_equal(cfg.log_level, levels[i].level);
 	}
 
+	/* escape detection's hook: auto (the default) or raw_tp, nothing else */
+	load_ok("{}");
+	assert_false(cfg.escape_raw_tp);
+	load_ok("{\"escape_hook\": \"raw_tp\"}");
+	assert_true(cfg.escape_raw_tp);
+	load_ok("{\"escape_hook\": \"auto\"}");
+	assert_false(cfg.escape_raw_tp);
+	load_refused("{\"escape_hook\": \"fentry\"}", -EINVAL,
+		     "\"escape_hook\": expected \"auto\" or \"raw_tp\"");
+	load_refused("{\"escape_hook\": 1}", -EINVAL,
+		     "\"escape_hook\": expected \"auto\" or \"raw_tp\"");
+
 	/* one key does not disturb the others: each load starts from the defaults */
 	load_ok("{\"max_rules\": 7}");
 	assert_int_equal(cfg.limits.max_rules, 7);
@@ -300,7 +312,7 @@ static void test_unknown_keys(void **state)
 		"expected state_dir, bpffs, fail_open, default_policy_mode, "
 		"stopped_retention_seconds, hook_timeout_seconds, max_annotation_bytes, max_rules, "
 		"log_level, endpoint_cgroups, security, egress, ingress, loosen_namespaces, "
-		"protected_paths, lsm or lsm_fallback");
+		"protected_paths, lsm, lsm_fallback or escape_hook");
 }
 
 static void test_not_an_object(void **state)

@@ -6,6 +6,11 @@
 #                          (per cgroup, then once per node), an unguarded cgroup is not touched
 #   guard-suite.sh nolsm   booted without it: what asks for BPF-LSM is refused, or runs as kill
 #                          with lsm_fallback "kill"; protected paths are refused either way
+#   guard-suite.sh escape  escape detection on each of its paths, fentry per syscall (what the
+#                          node takes where the kernel attaches fentry) and raw_tp/sys_enter
+#                          (node config escape_hook "raw_tp"): which one the kernel runs, kill
+#                          and audit alike on both, and what getpid outside any container costs
+#                          with each attached (a benchmark: printed, never judged)
 #
 # "Containers" are cgroups with a process in them, attached by weir-hook from an OCI state, as
 # the hook suite does. Guards arm at the first exec in the cgroup after the attach: every
@@ -142,7 +147,127 @@ lsm_round() { # lsm_round ATTACH: BPF-LSM attached "cgroup" or "node"
 	t "$mode: the endpoint's links are gone" sh -c "! ls /sys/fs/bpf/weir/endpoints/* 2>/dev/null | grep -q ."
 }
 
+# hooked FUNCTION...: the kernel calls a trampoline (fentry) at each FUNCTION's entry (ftrace's
+# list of the functions it patched)
+hooked() {
+	for f in "$@"; do
+		grep "^$f " /sys/kernel/tracing/enabled_functions || { echo "$f: not hooked"; return 1; }
+	done
+}
+
+not_hooked() { # not_hooked FUNCTION...
+	for f in "$@"; do
+		! grep "^$f " /sys/kernel/tracing/enabled_functions || return 1
+	done
+}
+
+# unhooked FUNCTION...: none is hooked once the kernel has freed the trampolines. It does after
+# the last reference to each link goes: the unpin drops it when the kernel frees the bpffs
+# inode, after an RCU grace period, which a TCG guest can stretch. A poll, up to 120 s; how long
+# it took is printed.
+unhooked() {
+	i=0
+	until not_hooked "$@" >/dev/null; do
+		i=$((i + 1))
+		[ "$i" -lt 1200 ] || break
+		sleep 0.1
+	done
+	echo "polled $i times (0.1 s apart)"
+	not_hooked "$@"
+}
+
+# getpid_ns: ns per getpid outside any container, the median of 3 loops
+getpid_ns() {
+	for _ in 1 2 3; do "$W"/gtool loop getpid 200000; done | sort -n | sed -n 2p
+}
+
+# bench_escape PATH: what getpid outside any container costs while escape detection is attached
+# on PATH, against not attached, in rounds (each one detached, attached, detached again, a
+# container with escape audit attached for the middle): a TCG guest on a shared machine is
+# noisy, each round's ratio is against its own baselines and the median ratio is printed. A
+# benchmark: nothing passes or fails on it.
+bench_escape() {
+	rounds=5
+	rm -f /tmp/bench."$1"
+	for r in $(seq "$rounds"); do
+		before=$(getpid_ns)
+		pid=$(container gb)
+		t0=$(cut -d' ' -f1 /proc/uptime)
+		attach gb "$pid" "escape audit calls namespaces,mount,keyring" >/dev/null 2>&1 || return 1
+		t1=$(cut -d' ' -f1 /proc/uptime)
+		links=$(find /sys/fs/bpf/weir/links -name 'weir_esc_*' -o -name weir_sys_enter | wc -l)
+		on=$(getpid_ns)
+		kill "$pid"
+		{ detach gb && "$W"/weir gc && unhooked __x64_sys_unshare; } >/dev/null 2>&1 || return 1
+		after=$(getpid_ns)
+		echo "$on $before $after" >>/tmp/bench."$1"
+		echo "# bench round $r/$rounds: getpid ns $before off, $on on $1, $after off;" \
+			"the attach that linked escape detection ($links links): $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }') s"
+	done
+	awk '{ print 2 * $1 / ($2 + $3) }' /tmp/bench."$1" | sort -n >/tmp/ratios."$1"
+	echo "# bench: getpid outside any container with escape detection on $1 attached vs not," \
+		"median of $rounds per-round ratios: $(sed -n "$(((rounds + 1) / 2))p" /tmp/ratios."$1")" \
+		"(all: $(tr '\n' ' ' </tmp/ratios."$1"))"
+}
+
+# escape_round PATH: PATH is "fentry" or "raw_tp", the node's escape detection
+escape_round() {
+	path=$1
+	ge=$(container ge)
+	ga=$(container ga)
+	calls="calls namespaces,mount,keyring"
+	t "$path: weir-hook attaches a container with escape kill" attach ge "$ge" "escape kill $calls"
+	t "$path: weir-hook attaches a container with escape audit" attach ga "$ga" "escape audit $calls"
+	if [ "$path" = fentry ]; then
+		t "$path: weir status says escape detection is per syscall" \
+			status_says "escape detection: fentry per syscall"
+		# from the kernel's side: ftrace lists the entry functions a trampoline hooks
+		t "$path: the kernel hooks unshare, mount, keyctl, setns and the 32-bit unshare" \
+			hooked __x64_sys_unshare __x64_sys_mount __x64_sys_keyctl __x64_sys_setns __ia32_sys_unshare
+		t "$path: ... and not getpid, open or close" \
+			not_hooked __x64_sys_getpid __x64_sys_openat __x64_sys_close
+		t "$path: no raw_tp/sys_enter link" sh -c "! ls /sys/fs/bpf/weir/links/ | grep -qx weir_sys_enter"
+	else
+		t "$path: weir status says escape detection is on raw_tp/sys_enter, and why" \
+			status_says 'escape detection: raw_tp/sys_enter .*escape_hook "raw_tp"'
+		t "$path: no syscall entry function is hooked" not_hooked __x64_sys_unshare __x64_sys_keyctl
+		t "$path: the raw_tp link is pinned" sh -c "ls /sys/fs/bpf/weir/links/ | grep -qx weir_sys_enter"
+	fi
+	t "$path: killed: unshare(CLONE_NEWUSER)" killed ge unshare-user
+	t "$path: killed: unshare(CLONE_NEWUSER) of the 32-bit ABI" killed ge unshare-user32
+	t "$path: killed: a mount" killed ge mount /tmp/m
+	t "$path: killed: keyctl" killed ge keyring
+	t "$path: audit: unshare(CLONE_NEWUSER) runs" answer ga ok unshare-user
+	t "$path: audit: keyctl runs" answer ga ok keyring
+	t "$path: unguarded: unshare(CLONE_NEWUSER) runs" answer open ok unshare-user
+	t "$path: unguarded: 32-bit unshare(CLONE_NEWUSER) runs" answer open ok unshare-user32
+	t "$path: unguarded: a mount runs" answer open ok mount /tmp/m
+	t "$path: unguarded: keyctl runs" answer open ok keyring
+	t "$path: a runtime's exec (CLONE_INTO_CGROUP, setns, keyctl) is not killed; its command is" \
+		entered ge "$ge" "in rc=137" /bin/sh -c "echo in; exec $W/gtool unshare-user"
+	t "$path: event: keyctl killed, with its container" event ge '"guard":"escape","action":"killed".*"syscall":"keyctl"'
+	t "$path: event: the 32-bit unshare killed" event ge '"action":"killed".*"syscall":"unshare","syscall_nr":310,"compat":true'
+	t "$path: event: the mount killed" event ge '"action":"killed".*"syscall":"mount"'
+	t "$path: event: unshare reported (audit)" event ga '"guard":"escape","action":"audit".*"syscall":"unshare"'
+	kill "$ge" "$ga"
+	t "$path: weir-hook detaches the killed one" detach ge
+	t "$path: weir-hook detaches the audited one" detach ga
+	t "$path: weir gc detaches escape detection" "$W"/weir gc
+	t "$path: no escape link is left" sh -c "! ls /sys/fs/bpf/weir/links/ | grep 'weir_esc_\|weir_sys_enter'"
+	t "$path: no entry function is hooked" unhooked __x64_sys_unshare __x64_sys_keyctl __ia32_sys_unshare
+	t "$path: benchmark rounds ran (attach, detach, gc)" bench_escape "$path"
+	grep '^# bench' /tmp/t.out
+}
+
 case "$1" in
+escape)
+	# a datapath of this suite's own: its load picks the path
+	"$W"/weir unload >/dev/null 2>&1
+	escape_round fentry
+	t "weir unload" "$W"/weir unload
+	echo '{"escape_hook": "raw_tp", "endpoint_cgroups": ["/g*"], "hook_timeout_seconds": 300}' >/etc/weir/weir.conf
+	escape_round raw_tp
+	;;
 lsm)
 	lsm_round cgroup
 	# the same once per node: a new datapath, loaded with lsm "global"

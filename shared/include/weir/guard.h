@@ -80,6 +80,10 @@ struct weir_guard_caps {
 	bool lsm_file_open;
 	const char *why_no_lsm; /* for messages */
 	bool fallback_kill;	/* node config: without BPF-LSM, enforce becomes kill */
+	/* escape detection per syscall (fentry on each entry function), else raw_tp/sys_enter */
+	bool escape_fentry;
+	unsigned int escape_entries; /* entry functions hooked */
+	char why_no_fentry[160];     /* for messages, when !escape_fentry */
 };
 
 /* Node programs an endpoint needs (weir_record.guard_links). */

@@ -10,6 +10,8 @@
  *   gtool sysctl-write NAME VALUE   write /proc/sys/NAME (dots or slashes)
  *   gtool sysctl-read NAME
  *   gtool unshare-user              unshare(CLONE_NEWUSER)
+ *   gtool unshare-user32            the same through the 32-bit syscall ABI (int $0x80,
+ *                                   x86-64 only: ENOSYS elsewhere)
  *   gtool keyring                   keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)
  *   gtool sweep ADDR LO HI [ms]     TCP connect to each port LO..HI, one after the other
  *   gtool repeat N ACTION...        the action N times (prints the first and last answers)
@@ -260,6 +262,27 @@ static int do_keyring(void)
 	return (int)syscall(SYS_keyctl, WEIR_KEYCTL_JOIN_SESSION_KEYRING, NULL);
 }
 
+/* unshare(CLONE_NEWUSER) as a 32-bit process calls it: the kernel's ia32 entry and table. */
+static int do_unshare_user32(void)
+{
+#if defined(__x86_64__)
+	long r = 310; /* __NR_unshare of i386 */
+
+	__asm__ volatile("int $0x80"
+			 : "+a"(r)
+			 : "b"((long)CLONE_NEWUSER)
+			 : "memory", "r8", "r9", "r10", "r11");
+	if (r < 0 && r > -4096) {
+		errno = (int)-r;
+		return -1;
+	}
+	return (int)r;
+#else
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
 static int act(int argc, char **argv);
 
 /* The action in a child that does not exec: "killed" when the kernel kills it. */
@@ -342,6 +365,8 @@ static int act(int argc, char **argv)
 		return answer(do_sysctl(argv[1], NULL));
 	if (argc >= 1 && !strcmp(argv[0], "unshare-user"))
 		return answer(unshare(CLONE_NEWUSER));
+	if (argc >= 1 && !strcmp(argv[0], "unshare-user32"))
+		return answer(do_unshare_user32());
 	if (argc >= 1 && !strcmp(argv[0], "keyring"))
 		return answer(do_keyring());
 	if (argc >= 2 && !strcmp(argv[0], "fork"))
