@@ -96,16 +96,17 @@ bench_own_weir_conf() {
 	done
 }
 
-# bench_veth_pair PREFIX NET: network namespaces PREFIX-c (client, NET.1 on PREFIX-c0) and
-# PREFIX-s (server, NET.2), joined by a veth; NET is the first three octets (10.125.0).
+# bench_veth_pair PREFIX NET: network namespaces PREFIX-c (client, NET.1 on bench0) and
+# PREFIX-s (server, NET.2 on bench1), joined by a veth made in them (so the names are theirs
+# alone); NET is the first three octets (10.125.0).
 bench_veth_pair() {
 	ip netns add "$1-c"
 	ip netns add "$1-s"
-	ip link add "${1}c0" netns "$1-c" type veth peer name "${1}s0" netns "$1-s"
-	ip -n "$1-c" addr add "$2.1/24" dev "${1}c0"
-	ip -n "$1-s" addr add "$2.2/24" dev "${1}s0"
-	ip -n "$1-c" link set "${1}c0" up
-	ip -n "$1-s" link set "${1}s0" up
+	ip link add bench0 netns "$1-c" type veth peer name bench1 netns "$1-s"
+	ip -n "$1-c" addr add "$2.1/24" dev bench0
+	ip -n "$1-s" addr add "$2.2/24" dev bench1
+	ip -n "$1-c" link set bench0 up
+	ip -n "$1-s" link set bench1 up
 	ip -n "$1-c" link set lo up
 	ip -n "$1-s" link set lo up
 }
