@@ -198,10 +198,13 @@ test:
 	$(MAKE) lint test-build
 	tests/run
 
+# DATAPATH_BENCH: datapath-bench.sh's options (`make bench DATAPATH_BENCH=--quick`)
+DATAPATH_BENCH ?=
 bench:
 	tests/install-deps.sh --if-needed
-	$(MAKE) all
+	$(MAKE) all $(BENCH_TOOLS)
 	tests/bench/bench.sh
+	tests/bench/datapath-bench.sh $(DATAPATH_BENCH)
 
 # Every C source and header of the project, the test programs included.
 FORMAT_SRCS = $(wildcard bpf/*.c bpf/*.h bpf/lib/*.h shared/*/*.c shared/*/*.h shared/include/weir/*.h hooks/*.c hooks/*.h tests/lib/*.c tests/lib/*.h tests/fuzz/*.c tests/fuzz/*.h cli/*.c cli/*.h \

@@ -28,8 +28,24 @@ $(OUTPUT)/tests/%.t: $(OUTPUT)/tests/%
 
 -include tests/e2e/tools/tools.mk
 
+# Benchmark helpers (tests/bench): datapath-bench.sh's floor, a cgroup egress program doing one
+# LPM lookup, with its loader; progtime, the programs' time per packet (BPF_PROG_TEST_RUN).
+$(OUTPUT)/tests/floor.bpf.o: tests/bench/floor.bpf.c | $(OUTPUT)/tests
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/tests/floor: tests/bench/floor.c tests/bench/floor.h | $(OUTPUT)/tests
+	$(call msg,CC-TEST,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $< $(LDLIBS) -o $@
+
+$(OUTPUT)/tests/progtime: tests/bench/progtime.c tests/bench/floor.h $(LIBWEIR) $(SKELS) | $(OUTPUT)/tests
+	$(call msg,CC-TEST,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -Ishared/node $< $(LIBWEIR) $(LDLIBS) -o $@
+
+BENCH_TOOLS := $(OUTPUT)/tests/floor.bpf.o $(OUTPUT)/tests/floor $(OUTPUT)/tests/progtime
+
 .PHONY: test-build
-test-build: all $(ALL_CMOCKA) $(addsuffix .t,$(ALL_CMOCKA)) $(TEST_TOOLS)
+test-build: all $(ALL_CMOCKA) $(addsuffix .t,$(ALL_CMOCKA)) $(TEST_TOOLS) $(BENCH_TOOLS)
 
 unit: test-build
 	tests/run unit

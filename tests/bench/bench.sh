@@ -42,18 +42,15 @@ PREFIX=weirbench$$
 # the benchmark's cgroups (/$PREFIX-*) are nowhere a runtime puts containers by default
 CONF=$TMP/weir.conf
 printf '{"endpoint_cgroups": ["/%s-*"]}\n' "$PREFIX" >"$CONF"
-CG2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+CG2=$(bench_cgroup2)
 cleanup() {
 	set +e
 	for id in $(runc list -q 2>/dev/null | grep "^$PREFIX" || true); do
 		runc delete -f "$id" >/dev/null 2>&1
 	done
 	[ -n "${SLEEPER:-}" ] && kill "$SLEEPER" 2>/dev/null
-	[ -n "${SERVER:-}" ] && kill "$SERVER" 2>/dev/null
-	[ -n "${SOCKPERF:-}" ] && kill "$SOCKPERF" 2>/dev/null
 	[ -f "$TMP/state-tp.json" ] && "$HOOK" --config "$CONF" poststop <"$TMP/state-tp.json" >/dev/null 2>&1
-	ip netns del "$PREFIX-c" 2>/dev/null
-	ip netns del "$PREFIX-s" 2>/dev/null
+	bench_veth_pair_del "$PREFIX"
 	wait 2>/dev/null
 	rmdir "$CG2/$PREFIX-tp" 2>/dev/null
 	rm -rf "$TMP"
@@ -116,27 +113,10 @@ printf '  weir vs no hook: ratio %.3f, added %.2f ms\n' "$(echo "$W / $P" | bc -
 printf '  weir vs a no-op hook (what weir itself costs): ratio %.3f, added %.2f ms\n' "$(echo "$W / $N" | bc -l)" "$(echo "$W - $N" | bc -l)"
 
 # ---- 2. throughput with 1,000 rules ---------------------------------------------------------
-ip netns add "$PREFIX-c"
-ip netns add "$PREFIX-s"
-ip link add bench0 netns "$PREFIX-c" type veth peer name bench1 netns "$PREFIX-s"
-ip -n "$PREFIX-c" addr add 10.123.0.1/24 dev bench0
-ip -n "$PREFIX-s" addr add 10.123.0.2/24 dev bench1
-ip -n "$PREFIX-c" link set bench0 up
-ip -n "$PREFIX-s" link set bench1 up
-ip -n "$PREFIX-c" link set lo up
-ip -n "$PREFIX-s" link set lo up
-ip netns exec "$PREFIX-s" sh -c 'while :; do iperf3 -s -1 >/dev/null 2>&1 || sleep 0.1; done' &
-SERVER=$!
-command -v sockperf >/dev/null || apt-get install -y -q sockperf >/dev/null
-ip netns exec "$PREFIX-s" sockperf server --tcp -i 10.123.0.2 -p 11111 >/dev/null 2>&1 &
-SOCKPERF=$!
+bench_veth_pair "$PREFIX" 10.123.0
+bench_servers "$PREFIX-s" 10.123.0.2
 mkdir -p "$CG2/$PREFIX-tp"
-bench_wait 10 bench_listening "$PREFIX-s" 5201 11111
-
-rr_once() { # "p50 p99" in us
-	sh -c "echo \$\$ > $CG2/$PREFIX-tp/cgroup.procs; exec ip netns exec $PREFIX-c sockperf ping-pong --tcp -i 10.123.0.2 -p 11111 -t $SECONDS_PER" 2>&1 |
-		awk '/percentile 50.000/ { p50 = $NF } /percentile 99.000/ { p99 = $NF } END { print p50, p99 }'
-}
+rr_once() { bench_rr "$CG2/$PREFIX-tp" "$PREFIX-c" 10.123.0.2 "$SECONDS_PER"; } # "p50 p99" in us
 
 # 1,000 rules: 999 decoys and the server's /24, all with ports, so every lookup goes deep
 {
@@ -146,19 +126,7 @@ rr_once() { # "p50 p99" in us
 mkdir -p "$TMP/tp-bundle"
 jq -n --rawfile r "$TMP/rules" '{ociVersion: "1.0.2", annotations: {"egress.weir.io": $r}}' >"$TMP/tp-bundle/config.json"
 
-iperf_once() { # -> Gbit/s
-	for _ in 1 2 3 4 5; do
-		sh -c "echo \$\$ > $CG2/$PREFIX-tp/cgroup.procs; exec ip netns exec $PREFIX-c iperf3 -c 10.123.0.2 -t $SECONDS_PER -J" \
-			>"$TMP/iperf.json" 2>&1 || true
-		if jq -e '.end.sum_received.bits_per_second' "$TMP/iperf.json" >/dev/null 2>&1; then
-			jq '.end.sum_received.bits_per_second / 1e9' "$TMP/iperf.json"
-			return 0
-		fi
-		sleep 0.5 # the one-shot server is restarting
-	done
-	echo "bench: iperf3 failed: $(jq -r '.error // empty' "$TMP/iperf.json" 2>/dev/null || head -c 300 "$TMP/iperf.json")" >&2
-	exit 1
-}
+iperf_once() { bench_tput "$CG2/$PREFIX-tp" "$PREFIX-c" 10.123.0.2 "$SECONDS_PER" 1 || exit 1; } # Gbit/s
 
 sh -c "echo \$\$ > $CG2/$PREFIX-tp/cgroup.procs; exec sleep 100000" &
 SLEEPER=$!

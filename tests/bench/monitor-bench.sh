@@ -32,7 +32,7 @@ command -v sockperf >/dev/null || apt-get install -y -q sockperf >/dev/null
 
 TMP=$(mktemp -d /tmp/weir-mbench.XXXXXX)
 P=wmb$$
-CG2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+CG2=$(bench_cgroup2)
 CG=$CG2/$P
 bench_own_weir "$P" "$TMP" || { echo "monitor-bench: cannot set up its own weir" >&2; exit 1; }
 HOOK=("$HOOK" --config "$BENCH_CONF")
@@ -41,10 +41,8 @@ cleanup() {
 	set +e
 	[ -f "$TMP/stop.json" ] && "${HOOK[@]}" poststop <"$TMP/stop.json" >/dev/null 2>&1
 	for p in ${PIDS:-}; do kill "$p" 2>/dev/null; done
-	for p in $(ip netns pids "$P-s" 2>/dev/null) $(ip netns pids "$P-c" 2>/dev/null); do kill "$p" 2>/dev/null; done
+	bench_veth_pair_del "$P"
 	wait 2>/dev/null
-	ip netns del "$P-c" 2>/dev/null
-	ip netns del "$P-s" 2>/dev/null
 	rmdir "$CG" 2>/dev/null
 	bench_own_weir_unload
 	rm -rf "$TMP"
@@ -52,26 +50,16 @@ cleanup() {
 trap cleanup EXIT
 
 gcc -O2 -o "$TMP/connload" tests/bench/connload.c
-ip netns add "$P-c"
-ip netns add "$P-s"
-ip link add mb0 netns "$P-c" type veth peer name mb1 netns "$P-s"
-ip -n "$P-c" addr add 10.124.0.1/24 dev mb0
-ip -n "$P-s" addr add 10.124.0.2/24 dev mb1
-for ns in "$P-c" "$P-s"; do ip -n "$ns" link set lo up; done
-ip -n "$P-c" link set mb0 up
-ip -n "$P-s" link set mb1 up
-ip netns exec "$P-s" sh -c 'while :; do iperf3 -s -1 >/dev/null 2>&1 || sleep 0.1; done' &
-PIDS="$!"
-ip netns exec "$P-s" sockperf server --tcp -i 10.124.0.2 -p 11111 >/dev/null 2>&1 &
-PIDS="$PIDS $!"
+bench_veth_pair "$P" 10.124.0
+bench_servers "$P-s" 10.124.0.2
 ip netns exec "$P-s" "$TMP/connload" server 12000 >/dev/null &
-PIDS="$PIDS $!"
+PIDS="$!"
 mkdir -p "$CG"
 sh -c "echo \$\$ > $CG/cgroup.procs; exec sleep 100000" &
 SLEEPER=$!
 PIDS="$PIDS $SLEEPER"
 bench_wait 5 bench_in_cgroup "$SLEEPER" "$CG"
-bench_wait 10 bench_listening "$P-s" 5201 11111 12000
+bench_wait 10 bench_listening "$P-s" 12000
 mkdir -p "$TMP/bundle"
 printf '{"ociVersion":"1.0.2","id":"%s","status":"creating","pid":%d,"bundle":"%s"}' "$P" "$SLEEPER" "$TMP/bundle" >"$TMP/start.json"
 printf '{"ociVersion":"1.0.2","id":"%s","status":"stopped","bundle":"%s"}' "$P" "$TMP/bundle" >"$TMP/stop.json"
@@ -81,15 +69,9 @@ attach() { # MONITOR
 	"${HOOK[@]}" createRuntime <"$TMP/start.json"
 }
 detach() { "${HOOK[@]}" poststop <"$TMP/stop.json"; }
-in_ctr() { sh -c "echo \$\$ > $CG/cgroup.procs; exec ip netns exec $P-c \"\$@\"" sh "$@"; }
-
-tput_once() {
-	in_ctr iperf3 -c 10.124.0.2 -t "$SECS" -J 2>/dev/null | jq '.end.sum_received.bits_per_second / 1e9'
-}
-rr_once() { # "p50 p99" one-way latency in us, as sockperf reports them
-	in_ctr sockperf ping-pong --tcp -i 10.124.0.2 -p 11111 -t "$SECS" 2>&1 |
-		awk '/percentile 50.000/ { p50 = $NF } /percentile 99.000/ { p99 = $NF } END { print p50, p99 }'
-}
+in_ctr() { bench_run_in "$CG" "$P-c" "$@"; }
+tput_once() { bench_tput "$CG" "$P-c" 10.124.0.2 "$SECS" 1; }
+rr_once() { bench_rr "$CG" "$P-c" 10.124.0.2 "$SECS"; }
 
 : >"$TMP/t.off"; : >"$TMP/t.on"; : >"$TMP/l.off"; : >"$TMP/l.on"; : >"$TMP/l99.off"; : >"$TMP/l99.on"
 for _ in $(seq "$ROUNDS"); do

@@ -5,6 +5,12 @@
  * privately (no pins), for the paths a packet can take: an endpoint without policy, a tracked
  * flow of an endpoint with 1,000 rules, and a packet the LPM lookup denies.
  * Not a test: it prints numbers. Build and run: tests/bench/progtime.sh
+ *
+ * progtime --table FLOOR_OBJECT REPEAT RULES...: for tests/bench/datapath-bench.sh, one line
+ * "weir RULES MONITOR PATH NS" per path, monitor mode (off, counters, flows) and rule count
+ * (RULES non-matching /24s with tcp/443, then 10.125.0.0/24 with tcp/5201 and tcp/11111), and
+ * "floor RULES floor NS" for the floor program (tests/bench/floor.bpf.c) over the same
+ * prefixes.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,6 +24,7 @@
 #include <bpf/libbpf.h>
 
 #include "annot.h"
+#include "floor.h"
 #include "cgroup.h"
 #include "config.h"
 #include "policy.h"
@@ -72,20 +79,20 @@ static double run(struct bpf_program *prog, const struct pkt *p, bool ingress, i
 	return (double)o.duration; /* the kernel's average ns per run */
 }
 
-static void endpoint(const char *egress)
+static void endpoint_flags(uint32_t ep, const char *egress, uint32_t mon)
 {
 	struct weir_config cfg;
 	struct weir_kv kv = {"egress.weir.io", egress};
 	struct weir_spec spec;
 	struct weir_compiled comp;
 	struct weir_error err = {};
-	struct weir_endpoint epv = {.flags = WEIR_EP_ACTIVE | WEIR_EP_MON_TCP, .gen = 1};
-	uint32_t ep = EP;
+	struct weir_endpoint epv = {.flags = WEIR_EP_ACTIVE | mon, .gen = 1};
 	int ncpu = libbpf_num_possible_cpus();
 	void *zero = calloc((size_t)ncpu, sizeof(struct weir_counters));
 
 	weir_config_defaults(&cfg);
 	cfg.limits.max_value_bytes = 1 << 20;
+	cfg.limits.max_rules = 1 << 16;
 	if (egress) {
 		if (weir_spec_parse(&cfg, &kv, 1, &spec, &err) ||
 		    weir_policy_compile(&spec.policy, &comp, &err)) {
@@ -93,7 +100,7 @@ static void endpoint(const char *egress)
 			exit(1);
 		}
 		for (size_t i = 0; i < comp.n; i++) {
-			comp.entries[i].key.ep_id = EP;
+			comp.entries[i].key.ep_id = ep;
 			bpf_map_update_elem(bpf_map__fd(skel->maps.weir_policy),
 					    &comp.entries[i].key, &comp.entries[i].val, BPF_ANY);
 		}
@@ -104,6 +111,85 @@ static void endpoint(const char *egress)
 	bpf_map_update_elem(bpf_map__fd(skel->maps.weir_endpoints), &ep, &epv, BPF_ANY);
 	bpf_map_update_elem(bpf_map__fd(skel->maps.weir_counters), &ep, zero, BPF_ANY);
 	free(zero);
+}
+
+static void endpoint(const char *egress)
+{
+	endpoint_flags(EP, egress, WEIR_EP_MON_TCP);
+}
+
+/* The rules of datapath-bench.sh: N non-matching /24s, then the server's; their prefixes to
+ * the file CIDRS for the floor. */
+static char *bench_rules(int n, FILE *cidrs)
+{
+	char *r = malloc((size_t)n * 40 + 64);
+	size_t len = 0;
+
+	for (int i = 0; i < n; i++) {
+		len += (size_t)sprintf(r + len, "allow 10.%d.%d.0/24 tcp/443; ", 50 + i / 256,
+				       i % 256);
+		fprintf(cidrs, "10.%d.%d.0/24\n", 50 + i / 256, i % 256);
+	}
+	sprintf(r + len, "allow 10.125.0.0/24 tcp/5201,tcp/11111");
+	fprintf(cidrs, "10.125.0.0/24\n");
+	return r;
+}
+
+static int table(const char *floor_obj, int repeat, int argc, char **argv, uint64_t cgid)
+{
+	static const struct {
+		const char *name;
+		uint32_t flags;
+	} mons[] = {{"off", 0},
+		    {"counters", WEIR_EP_MON_TCP},
+		    {"flows", WEIR_EP_MON_TCP | WEIR_EP_MON_FLOWS}};
+	struct pkt flow = tcp4("10.125.0.1", "10.125.0.2", 40000, 5201);
+	struct pkt reply = tcp4("10.125.0.2", "10.125.0.1", 5201, 40000);
+	struct pkt port = tcp4("10.125.0.1", "10.125.0.2", 40001, 80);
+	struct pkt miss = tcp4("10.125.0.1", "10.250.0.9", 40002, 5201);
+	int cgfd = bpf_map__fd(skel->maps.weir_cgroups), ret;
+	uint32_t ep = EP;
+
+	for (int a = 0; a < argc; a++) {
+		int n = atoi(argv[a]);
+		char path[] = "/tmp/weir-progtime.XXXXXX";
+		int fd = mkstemp(path);
+		FILE *cidrs = fd >= 0 ? fdopen(fd, "w") : NULL;
+		struct bpf_program *fprog;
+		struct bpf_object *fobj;
+		char *rules;
+		long nf;
+
+		if (!cidrs)
+			return 1;
+		rules = bench_rules(n, cidrs);
+		fclose(cidrs);
+		for (size_t m = 0; m < sizeof(mons) / sizeof(mons[0]); m++) {
+			ep++;
+			endpoint_flags(ep, rules, mons[m].flags);
+			bpf_map_update_elem(cgfd, &cgid, &ep, BPF_ANY);
+			run(skel->progs.weir_egress, &flow, false, 1, &ret); /* opens the flow */
+			printf("weir %d %s egress-tracked %.1f\n", n, mons[m].name,
+			       run(skel->progs.weir_egress, &flow, false, repeat, &ret));
+			printf("weir %d %s ingress-reply %.1f\n", n, mons[m].name,
+			       run(skel->progs.weir_ingress, &reply, true, repeat, &ret));
+			/* new flows, none of which is ever tracked: the LPM decides every time */
+			printf("weir %d %s egress-new-lpm %.1f\n", n, mons[m].name,
+			       run(skel->progs.weir_egress, &port, false, repeat, &ret));
+			printf("weir %d %s egress-new-miss %.1f\n", n, mons[m].name,
+			       run(skel->progs.weir_egress, &miss, false, repeat, &ret));
+		}
+		fobj = floor_load(floor_obj, path, &fprog, &nf);
+		unlink(path);
+		free(rules);
+		if (!fobj)
+			return 1;
+		printf("floor %d floor lpm %.1f\n", n, run(fprog, &flow, false, repeat, &ret));
+		if (ret != 1)
+			fprintf(stderr, "progtime: the floor dropped the server's packet\n");
+		bpf_object__close(fobj);
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -127,6 +213,12 @@ int main(int argc, char **argv)
 		bpf_map__set_pin_path(m, NULL);
 	if (weir_bpf__load(skel))
 		return 1;
+	if (argc > 3 && !strcmp(argv[1], "--table")) {
+		int r = table(argv[2], atoi(argv[3]), argc - 4, argv + 4, cgid);
+
+		weir_bpf__destroy(skel);
+		return r;
+	}
 	bpf_map_update_elem(bpf_map__fd(skel->maps.weir_cgroups), &cgid, &ep, BPF_ANY);
 
 	struct pkt flow = tcp4("10.1.0.2", "10.123.0.2", 40000, 443);
