@@ -174,6 +174,7 @@ struct weir_reply_val {
 struct weir_iface {
 	__u32 n; /* endpoints in ep[0, n), in the order they were attached */
 	__u32 ep[WEIR_IFACE_MAX_EPS];
+	__u32 clsact_prog; /* libweir's: the id of the program weir's clsact filter runs, or 0 */
 };
 
 struct weir_pb {

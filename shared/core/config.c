@@ -289,6 +289,7 @@ static int config_key(struct weir_config *cfg, const char *path, const char *key
 {
 	static const char *const lsm_names[] = {"auto", "global", "off"};
 	static const char *const fallbacks[] = {"refuse", "kill"};
+	static const char *const tc_names[] = {"auto", "clsact"};
 	uint64_t u;
 	int r, e = 0;
 
@@ -345,6 +346,9 @@ static int config_key(struct weir_config *cfg, const char *path, const char *key
 	} else if (!strcmp(key, "lsm_fallback")) {
 		r = get_lsm(path, key, v, &e, fallbacks, 2, "\"refuse\" or \"kill\"", err);
 		cfg->lsm_fallback_kill = e == 1;
+	} else if (!strcmp(key, "tc_attach")) {
+		r = get_lsm(path, key, v, &e, tc_names, 2, "\"auto\" or \"clsact\"", err);
+		cfg->tc_clsact = e == 1;
 	} else {
 		return weir_error_set(
 			err, -EINVAL,
@@ -352,7 +356,7 @@ static int config_key(struct weir_config *cfg, const char *path, const char *key
 			"fail_open, default_policy_mode, stopped_retention_seconds, "
 			"hook_timeout_seconds, max_annotation_bytes, max_rules, log_level, "
 			"endpoint_cgroups, security, egress, ingress, loosen_namespaces, "
-			"protected_paths, lsm or lsm_fallback",
+			"protected_paths, lsm, lsm_fallback or tc_attach",
 			path, WEIR_Q(key));
 	}
 	return r;

@@ -356,28 +356,39 @@ static bool tcx_alive(const char *path, uint32_t ifindex)
 	return ok;
 }
 
-/* The id of the program in weir's filter slot when it is weir's, else 0. */
-static __u32 clsact_weir_prog(uint32_t ifindex)
+/* The id of the program in weir's clsact filter slot (whoever's it is), else 0. */
+static uint32_t clsact_slot(uint32_t ifindex)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex, .attach_point = BPF_TC_EGRESS);
 	LIBBPF_OPTS(bpf_tc_opts, o, .handle = WEIR_TC_HANDLE, .priority = WEIR_TC_PRIO);
-	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info);
-	bool ours;
-	int fd;
 
-	if (bpf_tc_query(&hook, &o) || !o.prog_id)
+	if (bpf_tc_query(&hook, &o))
 		return 0;
-	fd = bpf_prog_get_fd_by_id(o.prog_id);
-	if (fd < 0)
-		return 0;
-	ours = !bpf_prog_get_info_by_fd(fd, &info, &len) &&
-	       !strncmp(info.name, weir_progs[WEIR_PROG_IFACE].name, sizeof(info.name) - 1);
-	close(fd);
-	return ours ? o.prog_id : 0;
+	return o.prog_id;
 }
 
-bool weir_iface_attached(const struct weir_paths *p, uint32_t ifindex, enum weir_tc_mode mode)
+static uint32_t prog_id_of(int fd)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	if (fd < 0 || bpf_prog_get_info_by_fd(fd, &info, &len))
+		return 0;
+	return info.id;
+}
+
+/*
+ * Whose program sits in weir's slot is told by its id: the one weir put there (kept in
+ * weir_ifaces) or this build's. Reading another program's name would need CAP_SYS_ADMIN
+ * (BPF_PROG_GET_FD_BY_ID), which weir has dropped.
+ */
+static bool clsact_ours(uint32_t slot, int prog_fd, uint32_t clsact_id)
+{
+	return slot && (slot == clsact_id || slot == prog_id_of(prog_fd));
+}
+
+bool weir_iface_attached(const struct weir_paths *p, uint32_t ifindex, enum weir_tc_mode mode,
+			 int prog_fd, uint32_t clsact_id)
 {
 	char path[PATH_MAX];
 
@@ -385,7 +396,7 @@ bool weir_iface_attached(const struct weir_paths *p, uint32_t ifindex, enum weir
 		pin_path(p, ifindex, path, sizeof(path));
 		return tcx_alive(path, ifindex);
 	}
-	return mode == WEIR_TC_CLSACT && clsact_weir_prog(ifindex) != 0;
+	return mode == WEIR_TC_CLSACT && clsact_ours(clsact_slot(ifindex), prog_fd, clsact_id);
 }
 
 static int attach_tcx(const struct weir_paths *p, int prog_fd, const struct weir_iface_ref *ref,
@@ -412,7 +423,8 @@ static int attach_tcx(const struct weir_paths *p, int prog_fd, const struct weir
 	return 0;
 }
 
-static int attach_clsact(int prog_fd, const struct weir_iface_ref *ref, struct weir_error *err)
+static int attach_clsact(int prog_fd, const struct weir_iface_ref *ref, uint32_t *clsact_id,
+			 struct weir_error *err)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ref->ifindex, .attach_point = BPF_TC_EGRESS);
 	LIBBPF_OPTS(bpf_tc_opts, o, .handle = WEIR_TC_HANDLE, .priority = WEIR_TC_PRIO,
@@ -431,22 +443,30 @@ static int attach_clsact(int prog_fd, const struct weir_iface_ref *ref, struct w
 				      "cannot add weir's filter (egress, priority %u, handle 0x%x) "
 				      "to %s: %s",
 				      WEIR_TC_PRIO, WEIR_TC_HANDLE, ref->name, strerror(-r));
+	*clsact_id = o.prog_id;
 	return 0;
 }
 
 int weir_iface_attach(const struct weir_paths *p, int prog_fd, const struct weir_iface_ref *ref,
-		      enum weir_tc_mode mode, struct weir_error *err)
+		      enum weir_tc_mode mode, uint32_t *clsact_id, struct weir_error *err)
 {
-	if (weir_iface_attached(p, ref->ifindex, mode))
+	if (mode == WEIR_TC_CLSACT) {
+		uint32_t slot = clsact_slot(ref->ifindex);
+
+		if (clsact_ours(slot, prog_fd, *clsact_id)) {
+			*clsact_id = slot;
+			return 0;
+		}
+		return attach_clsact(prog_fd, ref, clsact_id, err);
+	}
+	if (mode != WEIR_TC_TCX)
+		return weir_error_set(err, -EINVAL, "no attach mode for %s", ref->name);
+	if (weir_iface_attached(p, ref->ifindex, mode, prog_fd, 0))
 		return 0;
-	if (mode == WEIR_TC_TCX)
-		return attach_tcx(p, prog_fd, ref, err);
-	if (mode == WEIR_TC_CLSACT)
-		return attach_clsact(prog_fd, ref, err);
-	return weir_error_set(err, -EINVAL, "no attach mode for %s", ref->name);
+	return attach_tcx(p, prog_fd, ref, err);
 }
 
-void weir_iface_detach(const struct weir_paths *p, uint32_t ifindex, bool here)
+void weir_iface_detach(const struct weir_paths *p, uint32_t ifindex, uint32_t clsact_id)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)ifindex, .attach_point = BPF_TC_EGRESS);
 	LIBBPF_OPTS(bpf_tc_opts, o, .handle = WEIR_TC_HANDLE, .priority = WEIR_TC_PRIO);
@@ -460,6 +480,6 @@ void weir_iface_detach(const struct weir_paths *p, uint32_t ifindex, bool here)
 		close(fd);
 	}
 	unlink(path);
-	if (here && clsact_weir_prog(ifindex))
+	if (clsact_id && clsact_slot(ifindex) == clsact_id)
 		bpf_tc_detach(&hook, &o);
 }

@@ -48,17 +48,24 @@ enum weir_tc_mode weir_iface_probe(uint32_t ifindex);
 
 /*
  * Attach prog_fd to the interface's egress unless weir's attachment is there already (one
- * per interface, whatever number of endpoints). Never replaces another's program.
+ * per interface, whatever number of endpoints). Never replaces another's program. *clsact_id
+ * is the id of the program in weir's clsact filter: on the way in, the one weir put there
+ * before (0: none known); on the way out, the one there now.
  */
 int weir_iface_attach(const struct weir_paths *p, int prog_fd, const struct weir_iface_ref *ref,
-		      enum weir_tc_mode mode, struct weir_error *err);
-/* Is weir's attachment on the interface (a live tcx link, or weir's filter)? */
-bool weir_iface_attached(const struct weir_paths *p, uint32_t ifindex, enum weir_tc_mode mode);
+		      enum weir_tc_mode mode, uint32_t *clsact_id, struct weir_error *err);
 /*
- * Remove weir's attachment from the interface: its tcx link, and with `here` (the interface is
- * in this thread's network namespace) weir's clsact filter; nothing of anyone else's.
+ * Is weir's attachment on the interface: a live tcx link, or a filter in weir's clsact slot
+ * running clsact_id or prog_fd's program? (Another's program may sit in that slot.)
  */
-void weir_iface_detach(const struct weir_paths *p, uint32_t ifindex, bool here);
+bool weir_iface_attached(const struct weir_paths *p, uint32_t ifindex, enum weir_tc_mode mode,
+			 int prog_fd, uint32_t clsact_id);
+/*
+ * Remove weir's attachment from the interface: its tcx link, and the filter in weir's clsact
+ * slot when it runs clsact_id (the interface must be in this thread's network namespace;
+ * 0: none); nothing of anyone else's.
+ */
+void weir_iface_detach(const struct weir_paths *p, uint32_t ifindex, uint32_t clsact_id);
 /* weir's network namespace (the inode of this thread's). */
 uint32_t weir_iface_self_netns(void);
 

@@ -318,7 +318,7 @@ static void iface_store(struct weir_ctx *ctx, uint32_t ifindex, uint32_t netns,
 		pr_info("interface %u is in another network namespace (%u): its tcx link goes, a "
 			"clsact filter stays until the interface does",
 			ifindex, netns);
-	weir_iface_detach(&ctx->paths, ifindex, here);
+	weir_iface_detach(&ctx->paths, ifindex, here ? v->clsact_prog : 0);
 	bpf_map_delete_elem(ctx->dp.map[WEIR_MAP_IFACES], &ifindex);
 }
 
@@ -342,6 +342,7 @@ static int iface_register(struct weir_ctx *ctx, const struct weir_iface_ref *ref
 {
 	struct weir_iface v;
 	bool have = false;
+	uint32_t id;
 
 	int r = iface_read(ctx, ref->ifindex, &v);
 
@@ -363,7 +364,16 @@ static int iface_register(struct weir_ctx *ctx, const struct weir_iface_ref *ref
 	}
 	if (mode == WEIR_TC_NONE)
 		return 0;
-	return weir_iface_attach(&ctx->paths, ctx->dp.prog[WEIR_PROG_IFACE], ref, mode, err);
+	/* the entry first: the program drops everything on an interface without one */
+	id = v.clsact_prog;
+	r = weir_iface_attach(&ctx->paths, ctx->dp.prog[WEIR_PROG_IFACE], ref, mode, &id, err);
+	if (r || id == v.clsact_prog)
+		return r;
+	v.clsact_prog = id;
+	if (bpf_map_update_elem(ctx->dp.map[WEIR_MAP_IFACES], &ref->ifindex, &v, BPF_EXIST))
+		return weir_error_set(err, -errno, "cannot write weir_ifaces[%u]: %s", ref->ifindex,
+				      strerror(errno));
+	return 0;
 }
 
 /* Delete map[key] while it still names ep (another endpoint may own the key since). */
@@ -812,9 +822,16 @@ static int find_iface(const struct weir_container *c, const struct weir_spec *sp
 static enum weir_tc_mode iface_mode(struct weir_ctx *ctx, const struct weir_spec *spec,
 				    const struct weir_iface_ref *iface)
 {
-	enum weir_tc_mode tc = weir_iface_probe(iface->ifindex);
+	enum weir_tc_mode tc =
+		ctx->cfg.tc_clsact ? WEIR_TC_CLSACT : weir_iface_probe(iface->ifindex);
+	struct weir_iface v;
 
-	if (iface_needed(spec) || weir_iface_attached(&ctx->paths, iface->ifindex, tc))
+	if (iface_needed(spec))
+		return tc;
+	if (iface_read(ctx, iface->ifindex, &v))
+		v.clsact_prog = 0;
+	if (weir_iface_attached(&ctx->paths, iface->ifindex, tc, ctx->dp.prog[WEIR_PROG_IFACE],
+				v.clsact_prog))
 		return tc;
 	return WEIR_TC_NONE;
 }
@@ -1285,7 +1302,7 @@ unsigned int weir_registry_ifaces_gc(struct weir_ctx *ctx)
 		ifindex = (uint32_t)num;
 		if (!iface_read(ctx, ifindex, &v))
 			continue;
-		weir_iface_detach(&ctx->paths, ifindex, false);
+		weir_iface_detach(&ctx->paths, ifindex, 0);
 		n++;
 	}
 	if (d)

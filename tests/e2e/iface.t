@@ -14,6 +14,8 @@
 . "$(dirname "$0")/lib/common.sh"
 # shellcheck source=lib/runc.sh
 . "$E2E_LIB/runc.sh"
+# shellcheck source=lib/checks.sh
+. "$E2E_LIB/checks.sh"
 
 e2e_init
 require_weir
@@ -245,6 +247,56 @@ fi
 cmp_num "$(other)" -ge 1 "the test's own filter on p50 is still there"
 is "$(find "$WEIR_BPFFS/ifaces" -mindepth 1 2>/dev/null)" "" "no tcx link pinned under $WEIR_BPFFS/ifaces"
 "$RUNC" delete -f "$idc" >/dev/null 2>&1 || true
+
+# ---------------------------------------------------------------------------------------
+diag "7. the clsact fallback (tc_attach clsact): a cls_bpf filter next to the test's own"
+hook_args=("${WEIR_HOOK_ARGS[@]}")
+WEIR_HOOK_ARGS=(--config "$(e2e_conf '{"tc_attach": "clsact"}')")
+weir_filter() { nx tc filter show dev p50 egress | grep -c 'pref 1 bpf .*handle 0x77e1' || true; }
+start podd - --netns "/run/netns/$POD" --ingress "allow $NOBODY tcp/7" -- /bin/sleep 3600
+idd=$(runc_id podd)
+is "$(iface_of "$idd") $(iface_tc_of "$idd")" "p50 clsact" "podd: weir list says p50, clsact"
+is "$(weir_filter)" 1 "tc filter show: weir's filter at priority 1, handle 0x77e1"
+cmp_num "$(other)" -ge 1 "the test's own filter is still there"
+wait_settled "$idd"
+snap "$idd"
+nw ping 10.200.50.2 1 "$PSIZE" 1000
+wlike '^(ETIMEDOUT|ENOBUFS)' "clsact: a denied ping gets no reply"
+nw connect 10.200.50.2 9001 600
+wlike '^ETIMEDOUT' "clsact: a SYN to a closed port gets no reset"
+snap "$idd"
+is "$(delta .ingress.policy_dropped.packets .ingress.icmp.packets .ingress.tcp.packets)" "2 0 0" "clsact: both dropped and counted once"
+start pode - --netns "/run/netns/$POD" --ingress "allow 10.200.50.1 icmp" -- /bin/sleep 3600
+nw ping 10.200.50.2 1 "$PSIZE" 2000
+wlike '^ok' "clsact: with a second container that allows ICMP the pod answers"
+runc_stop pode || true
+is "$(weir_filter)" 1 "clsact: weir's filter stays while podd runs"
+runc_stop podd || true
+is "$(weir_filter)" 0 "clsact: the pod's last container deleted, weir's filter is gone"
+cmp_num "$(other)" -ge 1 "the test's own filter is still there"
+
+# someone else's filter in weir's slot: the container is refused, nothing of weir's is left
+nx tc filter add dev p50 egress pref 1 handle 0x77e1 bpf bytecode '1,6 0 0 0,'
+runc_bundle podf - --netns "/run/netns/$POD" --ingress "allow $NOBODY tcp/7" -- /bin/sleep 3600
+before=$(endpoint_dirs)
+rc=0
+runc_start podf || rc=$?
+err=$(runc_err podf)
+if [ "$rc" -ne 0 ] && grep -q "weir's filter (egress, priority 1, handle 0x77e1) to p50" <<<"$err"; then
+	pass "a foreign filter in weir's slot: the container is refused with weir's message"
+else
+	fail "a foreign filter in weir's slot: the container is refused with weir's message" "exit $rc" "$err"
+fi
+left=()
+[ "$(endpoint_dirs)" = "$before" ] || left+=("endpoint folders: $(endpoint_dirs)")
+[ -z "$(weir_record "$(runc_id podf)")" ] || left+=("record: $(weir_record "$(runc_id podf)")")
+[ "$(bpftool map dump pinned "$WEIR_BPFFS/maps/weir_ifaces" -j 2>/dev/null | jq length)" = 0 ] || left+=("weir_ifaces: $(bpftool map dump pinned "$WEIR_BPFFS/maps/weir_ifaces" 2>&1)")
+none_left "refused: no record, endpoint or interface entry left" "${left[@]}"
+nx tc filter show dev p50 egress | grep -q 'pref 1 bpf .*handle 0x77e1.*bytecode\|pref 1 bpf .*handle 0x77e1' &&
+	pass "the foreign filter in weir's slot is still there" || fail "the foreign filter in weir's slot is still there"
+"$RUNC" delete -f "$(runc_id podf)" >/dev/null 2>&1 || true
+nx tc filter del dev p50 egress pref 1 handle 0x77e1 bpf
+WEIR_HOOK_ARGS=("${hook_args[@]}")
 
 ok_run "weir gc runs" "$WEIR" gc
 own_weir_empty
