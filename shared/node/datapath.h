@@ -110,7 +110,7 @@ struct weir_paths {
 	char links[PATH_MAX]; /* node-wide links */
 	char endpoints[PATH_MAX];
 	char ifaces[PATH_MAX]; /* tcx links of container interfaces, by ifindex */
-	char lock[PATH_MAX]; /* <state_dir>/datapath.lock */
+	char lock[PATH_MAX];   /* <state_dir>/datapath.lock */
 };
 
 int weir_paths_init(struct weir_paths *p, const struct weir_config *cfg);

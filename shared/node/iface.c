@@ -283,7 +283,8 @@ int weir_iface_find(pid_t pid, struct weir_iface_ref *ref, struct weir_error *er
 	}
 	r = links_get(&nl, nsid, 0, &ctr);
 	if (r) {
-		weir_error_set(err, r, "cannot list the links of the network namespace of pid %d: %s",
+		weir_error_set(err, r,
+			       "cannot list the links of the network namespace of pid %d: %s",
 			       (int)pid, strerror(-r));
 		goto out;
 	}
@@ -292,7 +293,8 @@ int weir_iface_find(pid_t pid, struct weir_iface_ref *ref, struct weir_error *er
 
 		if (!c->veth || !c->peer || !c->have_peer_nsid)
 			continue;
-		/* the peer's ifindex here: it must be a veth pointing back at c, in the container */
+		/* the peer's ifindex here: it must be a veth pointing back at c, in the container
+		 */
 		r = links_get(&nl, -1, c->peer, &host);
 		if (r == -ENODEV || r == -ENOENT) {
 			r = 0;

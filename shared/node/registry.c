@@ -656,8 +656,8 @@ static int apply(struct weir_ctx *ctx, const struct attach_plan *p, const struct
 		bpf_map_update_elem(ctx->dp.map[WEIR_MAP_NETNS], &rec->netns_ino, &ep, BPF_NOEXIST);
 	/* sockops also carries out the shaping annotations' socket options */
 	r = links_create(ctx, ep, p->cg_fd,
-			 spec->monitor != WEIR_MON_OFF || weir_shaping_any(&spec->shaping), p->guards,
-			 err);
+			 spec->monitor != WEIR_MON_OFF || weir_shaping_any(&spec->shaping),
+			 p->guards, err);
 	if (!r && p->iface->ifindex)
 		r = iface_register(ctx, p->iface, p->tc, ep, err);
 	return r;

@@ -422,7 +422,7 @@ static void test_iface_ingress(void **state)
 	setup_endpoint(NULL, "allow 10.4.0.0/16 icmp; allow 10.3.0.0/16 tcp/80", false);
 	ep2_set(true);
 	iface_set(0, 0, 0);
-	assert_int_equal(iface(&arp), TC_NEXT);	 /* not IP: nothing to judge */
+	assert_int_equal(iface(&arp), TC_NEXT);	    /* not IP: nothing to judge */
 	assert_int_equal(iface(&echo_ok), TC_DROP); /* attached, not registered: fail closed */
 
 	iface_set(1, EP, 0);
@@ -434,7 +434,7 @@ static void test_iface_ingress(void **state)
 	assert_int_equal(iface(&unreach), TC_NEXT); /* ICMP errors: the kernel matches them */
 	assert_int_equal(iface(&ns6), TC_NEXT);	    /* neighbour discovery */
 	assert_int_equal(iface(&in_synack), TC_DROP);
-	assert_int_equal(egress(&out_syn), 1); /* the container opens the flow ... */
+	assert_int_equal(egress(&out_syn), 1);	      /* the container opens the flow ... */
 	assert_int_equal(iface(&in_synack), TC_NEXT); /* ... and its reply passes */
 	c = counters();
 	/* only drops are counted here, each once, as IP lengths (no Ethernet header) */

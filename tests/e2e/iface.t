@@ -135,7 +135,11 @@ wlike '^ECONNREFUSED' "the container's connect to a closed port of the node gets
 diag "2. an allowed peer is answered: echo replies and resets"
 start allow 2 --ingress "allow 10.200.2.1 icmp,tcp; allow fd77:0:0:2::1 icmp,tcp" -- /bin/sleep 3600
 id2=$(runc_id allow)
-has_weir_prog p2 && pass "weir_iface_egress on p2" || fail "weir_iface_egress on p2" "$(tc_progs p2)"
+if has_weir_prog p2; then
+	pass "weir_iface_egress on p2"
+else
+	fail "weir_iface_egress on p2" "$(tc_progs p2)"
+fi
 wait_settled "$id2"
 snap "$id2"
 nw ping 10.200.2.2 1 "$PSIZE" 2000
@@ -167,8 +171,8 @@ diag "4. after delete, nothing of weir's is left on the node"
 for c in deny allow aud; do
 	runc_stop "$c" || diag "runc delete $c: $(cat "$(runc_bundle_dir "$c")/delete.log")"
 done
-left=$(find "$WEIR_BPFFS/ifaces" -mindepth 1 2>/dev/null || true)
-is "$left" "" "no tcx link pinned under $WEIR_BPFFS/ifaces"
+pins=$(find "$WEIR_BPFFS/ifaces" -mindepth 1 2>/dev/null || true)
+is "$pins" "" "no tcx link pinned under $WEIR_BPFFS/ifaces"
 is "$(bpftool map dump pinned "$WEIR_BPFFS/maps/weir_ifaces" -j 2>/dev/null | jq length)" 0 "weir_ifaces is empty"
 
 # ---------------------------------------------------------------------------------------
@@ -218,7 +222,11 @@ nw ping 10.200.50.2 1 "$PSIZE" 1000
 wlike '^(ETIMEDOUT|ENOBUFS)' "podb gone: poda's policy alone again, no reply"
 snap "$ida"
 is "$(delta .ingress.policy_dropped.packets)" 1 "counted at poda"
-has_weir_prog p50 && pass "weir's program stays on p50 while poda runs" || fail "weir's program stays on p50 while poda runs" "$(tc_progs p50)"
+if has_weir_prog p50; then
+	pass "weir's program stays on p50 while poda runs"
+else
+	fail "weir's program stays on p50 while poda runs" "$(tc_progs p50)"
+fi
 runc_stop poda || diag "runc delete poda: $(cat "$(runc_bundle_dir poda)/delete.log")"
 if has_weir_prog p50; then
 	fail "the last container of the pod deleted: weir's program is off p50, which lives on" "$(tc_progs p50)"
@@ -233,12 +241,16 @@ wlike '^ok' "the pod answers pings again"
 diag "6. weir gc of a killed container takes its program off the interface"
 start podc - --netns "/run/netns/$POD" --ingress "allow $NOBODY tcp/7" -- /bin/sleep 3600
 idc=$(runc_id podc)
-has_weir_prog p50 && pass "podc: weir's program on p50" || fail "podc: weir's program on p50" "$(tc_progs p50)"
+if has_weir_prog p50; then
+	pass "podc: weir's program on p50"
+else
+	fail "podc: weir's program on p50" "$(tc_progs p50)"
+fi
 "$RUNC" kill "$idc" KILL
 runc_wait_stopped podc 10 || true
 retry 5 rmdir "$(runc_cgroup podc)" || true
-out=$("$WEIR" gc --json 2>&1) || true
-cmp_num "$(jq -r .detached <<<"$out" 2>/dev/null || echo 0)" -ge 1 "weir gc detaches the killed container"
+gcout=$("$WEIR" gc --json 2>&1) || true
+cmp_num "$(jq -r .detached <<<"$gcout" 2>/dev/null || echo 0)" -ge 1 "weir gc detaches the killed container"
 if has_weir_prog p50; then
 	fail "after gc weir's program is off p50" "$(tc_progs p50)"
 else
@@ -292,8 +304,11 @@ left=()
 [ -z "$(weir_record "$(runc_id podf)")" ] || left+=("record: $(weir_record "$(runc_id podf)")")
 [ "$(bpftool map dump pinned "$WEIR_BPFFS/maps/weir_ifaces" -j 2>/dev/null | jq length)" = 0 ] || left+=("weir_ifaces: $(bpftool map dump pinned "$WEIR_BPFFS/maps/weir_ifaces" 2>&1)")
 none_left "refused: no record, endpoint or interface entry left" "${left[@]}"
-nx tc filter show dev p50 egress | grep -q 'pref 1 bpf .*handle 0x77e1.*bytecode\|pref 1 bpf .*handle 0x77e1' &&
-	pass "the foreign filter in weir's slot is still there" || fail "the foreign filter in weir's slot is still there"
+if nx tc filter show dev p50 egress | grep -q 'pref 1 bpf .*handle 0x77e1'; then
+	pass "the foreign filter in weir's slot is still there"
+else
+	fail "the foreign filter in weir's slot is still there"
+fi
 "$RUNC" delete -f "$(runc_id podf)" >/dev/null 2>&1 || true
 nx tc filter del dev p50 egress pref 1 handle 0x77e1 bpf
 WEIR_HOOK_ARGS=("${hook_args[@]}")

@@ -55,7 +55,8 @@ struct weir_record {
 	uint32_t iface_ifindex;
 	uint32_t iface_netns;
 	const char *iface_name;
-	const char *iface_tc; /* "tcx", "clsact": how the interface program is attached, or "none" */
+	const char
+		*iface_tc; /* "tcx", "clsact": how the interface program is attached, or "none" */
 	uint64_t cgroup_id;
 	uint64_t started_ms;
 	uint64_t stopped_ms;
