@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -255,25 +256,28 @@ uint32_t weir_iface_self_netns(void)
 
 int weir_iface_find(pid_t pid, struct weir_iface_ref *ref, struct weir_error *err)
 {
+	_cleanup_free_ struct links *ctr = calloc(2, sizeof(*ctr));
+	_cleanup_free_ struct nl *nl = malloc(sizeof(*nl));
 	_cleanup_close_ int nsfd = -1;
-	static struct links ctr, host;
-	struct nl nl;
+	struct links *host = ctr + 1;
 	int32_t nsid;
 	char path[64];
 	struct stat st;
 	int r, found = 0;
 
 	memset(ref, 0, sizeof(*ref));
+	if (!ctr || !nl)
+		return weir_error_set(err, -ENOMEM, "out of memory");
 	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
 	nsfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (nsfd < 0 || fstat(nsfd, &st))
 		return weir_error_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
 	if ((uint32_t)st.st_ino == weir_iface_self_netns())
 		return -ENOENT; /* host network: no interface of its own */
-	r = nl_open(&nl);
+	r = nl_open(nl);
 	if (r)
 		return weir_error_set(err, r, "cannot open a netlink socket: %s", strerror(-r));
-	r = nsid_of(&nl, nsfd, &nsid);
+	r = nsid_of(nl, nsfd, &nsid);
 	if (!r && nsid < 0)
 		r = -ENOENT;
 	if (r) {
@@ -281,21 +285,20 @@ int weir_iface_find(pid_t pid, struct weir_iface_ref *ref, struct weir_error *er
 			       (int)pid, strerror(-r));
 		goto out;
 	}
-	r = links_get(&nl, nsid, 0, &ctr);
+	r = links_get(nl, nsid, 0, ctr);
 	if (r) {
 		weir_error_set(err, r,
 			       "cannot list the links of the network namespace of pid %d: %s",
 			       (int)pid, strerror(-r));
 		goto out;
 	}
-	for (size_t i = 0; i < ctr.n; i++) {
-		const struct link *c = &ctr.l[i];
+	for (size_t i = 0; i < ctr->n; i++) {
+		const struct link *c = &ctr->l[i];
 
 		if (!c->veth || !c->peer || !c->have_peer_nsid)
 			continue;
-		/* the peer's ifindex here: it must be a veth pointing back at c, in the container
-		 */
-		r = links_get(&nl, -1, c->peer, &host);
+		/* the peer's ifindex here: a veth pointing back at c, in c's namespace */
+		r = links_get(nl, -1, c->peer, host);
 		if (r == -ENODEV || r == -ENOENT) {
 			r = 0;
 			continue;
@@ -304,24 +307,24 @@ int weir_iface_find(pid_t pid, struct weir_iface_ref *ref, struct weir_error *er
 			weir_error_set(err, r, "cannot read link %u: %s", c->peer, strerror(-r));
 			goto out;
 		}
-		if (host.n != 1 || !host.l[0].veth || host.l[0].peer != c->ifindex ||
-		    !host.l[0].have_peer_nsid || host.l[0].peer_nsid != nsid)
+		if (host->n != 1 || !host->l[0].veth || host->l[0].peer != c->ifindex ||
+		    !host->l[0].have_peer_nsid || host->l[0].peer_nsid != nsid)
 			continue;
 		if (found++) {
 			r = weir_error_set(err, -ENOTUNIQ,
 					   "the network namespace of pid %d has several veths into "
 					   "the node's (%s, %s)",
-					   (int)pid, ref->name, host.l[0].name);
+					   (int)pid, ref->name, host->l[0].name);
 			goto out;
 		}
-		ref->ifindex = host.l[0].ifindex;
+		ref->ifindex = host->l[0].ifindex;
 		ref->peer_ifindex = c->ifindex;
 		ref->netns_ino = weir_iface_self_netns();
-		snprintf(ref->name, sizeof(ref->name), "%s", host.l[0].name);
+		snprintf(ref->name, sizeof(ref->name), "%s", host->l[0].name);
 	}
 	r = found ? 0 : -ENOENT;
 out:
-	close(nl.fd);
+	close(nl->fd);
 	return r;
 }
 
