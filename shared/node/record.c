@@ -145,7 +145,9 @@ int weir_record_parse(struct json_object *o, struct weir_record *rec, struct wei
 		r = get_str(o, "iface_name", false, &rec->iface_name, err);
 	if (!r)
 		r = get_str(o, "iface_tc", false, &rec->iface_tc, err);
-	if (!r && rec->iface_ifindex && !rec->iface_tc)
+	if (!r && (rec->iface_ifindex || rec->iface_tc) &&
+	    (!rec->iface_tc || (strcmp(rec->iface_tc, "tcx") && strcmp(rec->iface_tc, "clsact") &&
+				strcmp(rec->iface_tc, "none"))))
 		r = bad_field(err, "iface_tc", "\"tcx\", \"clsact\" or \"none\"");
 	if (!r)
 		r = get_enum(o, "state", weir_state_names, WEIR_STATE_COUNT, &state, err);
