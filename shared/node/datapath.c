@@ -19,6 +19,7 @@
 #include "util.h"
 #include "bpf_build_id.h"
 #include "guard.h"
+#include "iface.h"
 #include "guard.skel.h"
 #include "monitor.skel.h"
 #include "weir.skel.h"
@@ -653,6 +654,13 @@ static int load_and_pin(const struct weir_paths *p, const struct weir_config *cf
 	if (!skel)
 		return weir_error_set(err, -errno, "cannot open the datapath object: %s",
 				      strerror(errno));
+	/*
+	 * A kernel without tcx (probed on loopback, never by version) loads the interface program
+	 * as a plain tc one, without the attach type it does not know, for its clsact filter.
+	 */
+	if (weir_iface_probe(1) != WEIR_TC_TCX)
+		bpf_program__set_expected_attach_type(skel->progs.weir_iface_egress,
+						      (enum bpf_attach_type)0);
 	r = weir_bpf__load(skel);
 	if (r) {
 		weir_error_set(
