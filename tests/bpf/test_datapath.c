@@ -32,6 +32,7 @@
 #include "annot.h"
 #include "cgroup.h"
 #include "config.h"
+#include "iface.h"
 #include "policy.h"
 #include "util.h"
 #include "bpf/lib/verdict.h"
@@ -980,6 +981,10 @@ static int setup(void **state)
 	for (struct bpf_map *m = bpf_object__next_map(skel->obj, NULL); m;
 	     m = bpf_object__next_map(skel->obj, m))
 		bpf_map__set_pin_path(m, NULL);
+	/* as libweir loads it: without the tcx attach type where the kernel has no tcx */
+	if (weir_iface_probe(1) != WEIR_TC_TCX)
+		bpf_program__set_expected_attach_type(skel->progs.weir_iface_egress,
+						      (enum bpf_attach_type)0);
 	if (weir_bpf__load(skel)) {
 		fprintf(stderr, "cannot load the datapath: %s\n", strerror(errno));
 		return -1;
