@@ -65,10 +65,12 @@ nri_stop() {
 }
 rec_field() { jq -r ".$2 // empty" "$STATE/containers/$1.json" 2>/dev/null; }
 dropped() { weir stats "$1" --json 2>/dev/null | jq -r '.ingress.policy_dropped.packets'; }
+# wtool in container $1: the first word of its answer (ok or the errno name)
 cw() {
-	local c=$1
+	local c=$1 out
 	shift
-	cri exec "$c" -- wtool "$@" 2>/dev/null | head -n 1
+	out=$(cri exec "$c" -- wtool "$@" 2>/dev/null | head -n 1)
+	echo "${out%% *}"
 }
 wait_for() {
 	local limit=$1 end
