@@ -213,6 +213,141 @@ int weir_ingress(struct __sk_buff *skb)
 	return weir_skb(skb, WEIR_INGRESS);
 }
 
+/* ---- the container's interface ------------------------------------------------------- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, WEIR_MAX_IFACES);
+	__type(key, __u32); /* ifindex of the host-side veth, in weir's network namespace */
+	__type(value, struct weir_iface);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weir_ifaces SEC(".maps");
+
+/* tcx verdicts; the same numbers as TC_ACT_UNSPEC and TC_ACT_SHOT for a cls_bpf filter */
+#define WEIR_TC_NEXT  (-1)
+#define WEIR_TC_DROP  2
+#define WEIR_ETH_HLEN 14
+
+/*
+ * Packets the interface never judges: they reach no socket and make the kernel answer
+ * nothing a scan could read, or the kernel needs them whatever the policy. ICMP errors are
+ * matched by the kernel to the container's own sockets and flows (path MTU discovery needs
+ * them; the cgroup program never saw them either); a non-first fragment carries no port and
+ * is judged, reassembled, by the cgroup program (its first fragment was judged here).
+ */
+static __always_inline int weir_iface_exempt(const struct weir_pkt *p)
+{
+	if (weir_is_icmp6_control(p))
+		return 1;
+	if (!p->have_ports)
+		return p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP;
+	if (p->proto == IPPROTO_ICMP)
+		return p->icmp_type == 3 || p->icmp_type == 11 || p->icmp_type == 12;
+	if (p->proto == IPPROTO_ICMPV6)
+		return p->icmp_type >= 1 && p->icmp_type <= 4;
+	return 0;
+}
+
+/*
+ * Would endpoint ep let this packet in? The cgroup ingress program's verdict without its side
+ * effects: a tracked flow, an open ingress or the ingress policy. Audit mode lets everything
+ * in here: the cgroup program audits what reaches a socket, and the interface never drops.
+ * Nothing is tracked or counted for a packet that passes: the cgroup program of the container
+ * that receives it does that, once, as it always did.
+ */
+static __always_inline int weir_iface_allows(__u32 ep, const struct weir_endpoint *cfg,
+					     const struct weir_pkt *p, __u32 pclass)
+{
+	struct weir_ct_key key = {};
+	struct weir_ct_val *ct;
+
+	if ((cfg->flags & WEIR_EP_AUDIT) || !(cfg->flags & WEIR_EP_POLICY_INGRESS))
+		return 1;
+	weir_ct_key_of(&key, ep, WEIR_INGRESS, p);
+	ct = bpf_map_lookup_elem(&weir_ct, &key);
+	if (ct && ct->gen == cfg->gen)
+		return 1;
+	return weir_policy_allows(ep, WEIR_INGRESS, p->family, p->saddr, pclass, p->dport,
+				  p->have_ports);
+}
+
+/*
+ * The egress hook of the container's host-side veth: what the node sends into the container,
+ * that is the container's ingress, judged before the container's kernel sees it. Echo
+ * requests and SYNs to closed ports get their answers from the container's kernel without a
+ * socket, so the cgroup ingress program never runs for them; here a denied one is dropped and
+ * its reply never made.
+ *
+ * The other direction (the veth's ingress hook: what the container's kernel sends without a
+ * socket) needs no check: those packets are echo replies, resets and ICMP errors answering
+ * packets that passed this program (replies of flows the ingress policy allowed), and IPv6
+ * neighbour discovery and multicast listener messages, which are always allowed. What the
+ * container's sockets send is judged by the cgroup egress program.
+ *
+ * One attachment serves every endpoint behind the interface (weir_ifaces): the packet passes
+ * when any of them would let it in, since the cgroup program of the container that gets it
+ * still decides for its own sockets. A packet dropped here is counted once, as an ingress
+ * policy drop of the first endpoint of the list (the earliest attached): every endpoint
+ * denied it.
+ */
+SEC("tcx/egress")
+int weir_iface_egress(struct __sk_buff *skb)
+{
+	struct weir_endpoint *first_cfg = NULL;
+	struct weir_dir_counters *cnt;
+	__u32 ifindex = skb->ifindex;
+	struct weir_iface *ifc;
+	struct weir_pkt p = {};
+	__u32 pclass, first = 0, i, n;
+	__u64 packets = 1, bytes;
+
+	if (weir_parse_at(skb, &p, WEIR_ETH_HLEN) < 0)
+		return WEIR_TC_NEXT; /* not IP (ARP): nothing a policy judges */
+	ifc = bpf_map_lookup_elem(&weir_ifaces, &ifindex);
+	if (!ifc)
+		return WEIR_TC_DROP; /* attached but not registered: fail closed */
+	if (weir_iface_exempt(&p))
+		return WEIR_TC_NEXT;
+	pclass = weir_pclass_of(p.proto);
+	n = ifc->n;
+	for (i = 0; i < WEIR_IFACE_MAX_EPS; i++) {
+		struct weir_endpoint *cfg;
+		__u32 ep;
+
+		if (i >= n)
+			break;
+		ep = ifc->ep[i];
+		cfg = weir_ep_cfg(ep);
+		if (!cfg || !(cfg->flags & WEIR_EP_ACTIVE))
+			continue; /* an endpoint going away allows nothing */
+		if (weir_iface_allows(ep, cfg, &p, pclass))
+			return WEIR_TC_NEXT;
+		if (!first_cfg) {
+			first = ep;
+			first_cfg = cfg;
+		}
+	}
+	if (!first_cfg)
+		return WEIR_TC_DROP;
+	cnt = weir_counters_of(first, WEIR_INGRESS);
+	if (!cnt)
+		return WEIR_TC_DROP;
+	/* bytes as the cgroup program counts them: IP lengths, each GSO segment's own headers */
+	bytes = skb->len > WEIR_ETH_HLEN ? skb->len - WEIR_ETH_HLEN : 0;
+	if (skb->gso_segs > 1) {
+		packets = skb->gso_segs;
+		bytes += (packets - 1) * (p.l3_hdr + p.l4_hdr);
+	}
+	weir_add(&cnt->policy_dropped, packets, bytes);
+	if (first_cfg->flags & WEIR_EP_MON_FLOWS) {
+		struct weir_ct_key k = {};
+
+		weir_ct_key_of(&k, first, WEIR_INGRESS, &p);
+		weir_event_denied(&k, WEIR_INGRESS, WEIR_AT_PACKET, WEIR_VERDICT_DENIED);
+	}
+	return WEIR_TC_DROP;
+}
+
 static __always_inline void weir_sock_event(__u32 ep_id, __u8 family, const __u8 *remote,
 					    __u32 protocol, __u16 port, __u8 verdict)
 {

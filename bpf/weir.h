@@ -162,6 +162,21 @@ struct weir_reply_val {
 	__u32 gen; /* weir_endpoint.gen when the peer opened the flow */
 };
 
+/*
+ * The container interfaces (bpf/weir.bpf.c weir_iface_egress): weir_ifaces[ifindex] lists the
+ * endpoints behind one host-side veth, the ifindex in the node's (weir's own) network
+ * namespace. Containers that share a network namespace (a pod) share its interface: a packet
+ * passes when any of them would let it in, so the list is bounded and scanned whole.
+ */
+#define WEIR_IFACE_MAX_EPS 8
+#define WEIR_MAX_IFACES	   WEIR_MAX_ENDPOINTS
+
+struct weir_iface {
+	__u32 n; /* endpoints in ep[0, n), in the order they were attached */
+	__u32 ep[WEIR_IFACE_MAX_EPS];
+	__u32 clsact_prog; /* libweir's: the id of the program weir's clsact filter runs, or 0 */
+};
+
 struct weir_pb {
 	__u64 packets;
 	__u64 bytes;

@@ -137,6 +137,11 @@ static void print_guards_text(const struct weir_ep_view *v)
 
 	if (v->security)
 		printf("  security: %s\n", v->security);
+	if (v->iface_name)
+		printf("  interface: %s (%s)\n", v->iface_name,
+		       v->iface_tc && strcmp(v->iface_tc, "none")
+			       ? v->iface_tc
+			       : "listed, no program: the endpoint's ingress needs none");
 	for (int i = 0; v->s.has_guards && i < WEIR_GUARDS; i++)
 		for (int a = 0; a < WEIR_GACTIONS; a++) {
 			if (!v->s.guards.n[i][a])

@@ -2,7 +2,7 @@
 # Install weir's build and test dependencies on Debian 12 (bookworm) or newer.
 #
 # libbpf >= 1.4 and bpftool come from bookworm-backports on Debian 12: bookworm's
-# own libbpf 1.1 lacks the tcx API. The backports source is derived from the
+# own libbpf 1.1 lacks the tcx API (and its 6.1 UAPI headers the tcx attach types). The backports source is derived from the
 # machine's existing Debian source, so no mirror name is written here.
 set -euo pipefail
 
@@ -49,7 +49,8 @@ base=(make gcc clang llvm pkg-config libelf-dev zlib1g-dev libjson-c-dev libcap-
 	containernetworking-plugins python3-grpcio python3-protobuf protobuf-compiler
 	libncurses-dev curl tmux python3-prometheus-client qemu-system-x86 cpio
 	clang-format shellcheck scdoc man-db groff-base bash-completion dpkg-dev debhelper lintian pkgconf libclang-rt-dev valgrind)
-bp=(libbpf-dev bpftool)
+# linux-libc-dev too: the tcx attach types and link info are in 6.6+ UAPI headers
+bp=(libbpf-dev bpftool linux-libc-dev)
 
 all_installed() {
 	local p

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Packet parsing for cgroup_skb: the skb starts at the network header. */
+/*
+ * Packet parsing. At cgroup_skb the skb starts at the network header (l2 = 0); at tc, at the
+ * Ethernet header (l2 = ETH_HLEN). l4_off counts from the start of the skb's data.
+ */
 #ifndef WEIR_LIB_PACKET_H
 #define WEIR_LIB_PACKET_H
 
@@ -30,7 +33,7 @@ struct weir_pkt {
 	__u16 sport; /* host order; ICMP echo: the identifier */
 	__u16 dport;
 	__u32 l3_hdr; /* IP header length incl. IPv6 extension headers */
-	__u32 l4_off;
+	__u32 l4_off; /* from the start of the skb's data */
 	__u32 l4_hdr; /* transport header length, for per-segment byte counts of GSO packets */
 	__u8 saddr[16];
 	__u8 daddr[16];
@@ -82,18 +85,18 @@ static __always_inline int weir_parse_l4(struct __sk_buff *skb, struct weir_pkt 
 	}
 }
 
-static __always_inline int weir_parse_v4(struct __sk_buff *skb, struct weir_pkt *p)
+static __always_inline int weir_parse_v4(struct __sk_buff *skb, struct weir_pkt *p, __u32 l2)
 {
 	struct iphdr ip;
 
-	if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
+	if (bpf_skb_load_bytes(skb, l2, &ip, sizeof(ip)))
 		return -1;
 	if (ip.ihl < 5)
 		return -1;
 	p->family = WEIR_V4;
 	p->proto = ip.protocol;
 	p->l3_hdr = ip.ihl * 4;
-	p->l4_off = p->l3_hdr;
+	p->l4_off = l2 + p->l3_hdr;
 	__builtin_memcpy(p->saddr, &ip.saddr, 4);
 	__builtin_memcpy(p->daddr, &ip.daddr, 4);
 	/* A non-first fragment carries no L4 header. */
@@ -108,14 +111,14 @@ static __always_inline int weir_ipv6_is_ext(__u8 nh)
 	       nh == IPPROTO_FRAGMENT || nh == IPPROTO_AH;
 }
 
-static __always_inline int weir_parse_v6(struct __sk_buff *skb, struct weir_pkt *p)
+static __always_inline int weir_parse_v6(struct __sk_buff *skb, struct weir_pkt *p, __u32 l2)
 {
 	struct ipv6hdr ip6;
 	__u32 off = sizeof(ip6);
 	__u8 nh;
 	int i;
 
-	if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
+	if (bpf_skb_load_bytes(skb, l2, &ip6, sizeof(ip6)))
 		return -1;
 	p->family = WEIR_V6;
 	__builtin_memcpy(p->saddr, &ip6.saddr, 16);
@@ -126,12 +129,12 @@ static __always_inline int weir_parse_v6(struct __sk_buff *skb, struct weir_pkt 
 
 		if (!weir_ipv6_is_ext(nh))
 			break;
-		if (bpf_skb_load_bytes(skb, off, ext, sizeof(ext)))
+		if (bpf_skb_load_bytes(skb, l2 + off, ext, sizeof(ext)))
 			return -1;
 		if (nh == IPPROTO_FRAGMENT) {
 			__u16 frag;
 
-			if (bpf_skb_load_bytes(skb, off + 2, &frag, sizeof(frag)))
+			if (bpf_skb_load_bytes(skb, l2 + off + 2, &frag, sizeof(frag)))
 				return -1;
 			off += 8;
 			nh = ext[0];
@@ -139,7 +142,7 @@ static __always_inline int weir_parse_v6(struct __sk_buff *skb, struct weir_pkt 
 				/* non-first fragment: L4 header is elsewhere */
 				p->proto = nh;
 				p->l3_hdr = off;
-				p->l4_off = off;
+				p->l4_off = l2 + off;
 				return 0;
 			}
 			continue;
@@ -149,7 +152,7 @@ static __always_inline int weir_parse_v6(struct __sk_buff *skb, struct weir_pkt 
 	}
 	p->proto = nh;
 	p->l3_hdr = off;
-	p->l4_off = off;
+	p->l4_off = l2 + off;
 	return weir_parse_l4(skb, p);
 }
 
@@ -158,9 +161,9 @@ static __always_inline int weir_parse_v6(struct __sk_buff *skb, struct weir_pkt 
  * carrying TCP or UDP, with the headers in the linear part of the skb. Returns 1 when the
  * packet needs the general path (bpf_skb_load_bytes), which handles everything else.
  */
-static __always_inline int weir_parse_direct(struct __sk_buff *skb, struct weir_pkt *p)
+static __always_inline int weir_parse_direct(struct __sk_buff *skb, struct weir_pkt *p, __u32 l2)
 {
-	void *data = (void *)(long)skb->data;
+	void *data = (void *)(long)skb->data + l2;
 	void *end = (void *)(long)skb->data_end;
 	__u8 *l4;
 	__u8 proto;
@@ -194,7 +197,7 @@ static __always_inline int weir_parse_direct(struct __sk_buff *skb, struct weir_
 	if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || (void *)(l4 + 14) > end)
 		return 1;
 	p->proto = proto;
-	p->l4_off = p->l3_hdr;
+	p->l4_off = l2 + p->l3_hdr;
 	p->sport = ((__u16)l4[0] << 8) | l4[1];
 	p->dport = ((__u16)l4[2] << 8) | l4[3];
 	p->have_ports = 1;
@@ -207,15 +210,20 @@ static __always_inline int weir_parse_direct(struct __sk_buff *skb, struct weir_
 	return 0;
 }
 
-static __always_inline int weir_parse(struct __sk_buff *skb, struct weir_pkt *p)
+static __always_inline int weir_parse_at(struct __sk_buff *skb, struct weir_pkt *p, __u32 l2)
 {
-	if (!weir_parse_direct(skb, p))
+	if (!weir_parse_direct(skb, p, l2))
 		return 0;
 	if (skb->protocol == bpf_htons(0x0800))
-		return weir_parse_v4(skb, p);
+		return weir_parse_v4(skb, p, l2);
 	if (skb->protocol == bpf_htons(0x86DD))
-		return weir_parse_v6(skb, p);
+		return weir_parse_v6(skb, p, l2);
 	return -1;
+}
+
+static __always_inline int weir_parse(struct __sk_buff *skb, struct weir_pkt *p)
+{
+	return weir_parse_at(skb, p, 0);
 }
 
 /*

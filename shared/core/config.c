@@ -290,6 +290,7 @@ static int config_key(struct weir_config *cfg, const char *path, const char *key
 	static const char *const lsm_names[] = {"auto", "global", "off"};
 	static const char *const fallbacks[] = {"refuse", "kill"};
 	static const char *const escape_hooks[] = {"auto", "raw_tp"};
+	static const char *const tc_names[] = {"auto", "clsact"};
 	uint64_t u;
 	int r, e = 0;
 
@@ -349,6 +350,9 @@ static int config_key(struct weir_config *cfg, const char *path, const char *key
 	} else if (!strcmp(key, "escape_hook")) {
 		r = get_lsm(path, key, v, &e, escape_hooks, 2, "\"auto\" or \"raw_tp\"", err);
 		cfg->escape_raw_tp = e == 1;
+	} else if (!strcmp(key, "tc_attach")) {
+		r = get_lsm(path, key, v, &e, tc_names, 2, "\"auto\" or \"clsact\"", err);
+		cfg->tc_clsact = e == 1;
 	} else {
 		return weir_error_set(
 			err, -EINVAL,
@@ -356,7 +360,7 @@ static int config_key(struct weir_config *cfg, const char *path, const char *key
 			"fail_open, default_policy_mode, stopped_retention_seconds, "
 			"hook_timeout_seconds, max_annotation_bytes, max_rules, log_level, "
 			"endpoint_cgroups, security, egress, ingress, loosen_namespaces, "
-			"protected_paths, lsm, lsm_fallback or escape_hook",
+			"protected_paths, lsm, lsm_fallback, escape_hook or tc_attach",
 			path, WEIR_Q(key));
 	}
 	return r;

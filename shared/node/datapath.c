@@ -20,6 +20,7 @@
 #include "util.h"
 #include "bpf_build_id.h"
 #include "guard.h"
+#include "iface.h"
 #include "guard.skel.h"
 #include "monitor.skel.h"
 #include "weir.skel.h"
@@ -41,6 +42,8 @@ const struct weir_prog_desc weir_progs[WEIR_PROG_COUNT] = {
 				WEIR_SCOPE_ENDPOINT, false, 0, NULL},
 	[WEIR_PROG_SENDMSG6] = {"weir_sendmsg6", BPF_CGROUP_UDP6_SENDMSG, "cgroup/sendmsg6",
 				WEIR_SCOPE_ENDPOINT, false, 0, NULL},
+	[WEIR_PROG_IFACE] = {"weir_iface_egress", BPF_TCX_EGRESS, "tcx/egress", WEIR_SCOPE_IFACE,
+			     false, 0, NULL},
 	[WEIR_PROG_SOCKOPS] = {"weir_sockops", BPF_CGROUP_SOCK_OPS, "sockops", WEIR_SCOPE_MONITOR,
 			       true, 0, NULL},
 	[WEIR_PROG_KFREE_SKB] = {"weir_kfree_skb", BPF_TRACE_RAW_TP, "tp_btf/kfree_skb",
@@ -103,6 +106,7 @@ const char *const weir_map_names[WEIR_MAP_COUNT] = {
 	[WEIR_MAP_PROTECTED] = "weir_protected",
 	[WEIR_MAP_SYSCALLS] = "weir_syscalls",
 	[WEIR_MAP_SCAN_PROBES] = "weir_scan_probes",
+	[WEIR_MAP_IFACES] = "weir_ifaces",
 };
 
 int weir_paths_init(struct weir_paths *p, const struct weir_config *cfg)
@@ -113,6 +117,8 @@ int weir_paths_init(struct weir_paths *p, const struct weir_config *cfg)
 	    snprintf(p->links, sizeof(p->links), "%s/links", p->root) >= (int)sizeof(p->links) ||
 	    snprintf(p->endpoints, sizeof(p->endpoints), "%s/endpoints", p->root) >=
 		    (int)sizeof(p->endpoints) ||
+	    snprintf(p->ifaces, sizeof(p->ifaces), "%s/ifaces", p->root) >=
+		    (int)sizeof(p->ifaces) ||
 	    snprintf(p->lock, sizeof(p->lock), "%s/datapath.lock", cfg->state_dir) >=
 		    (int)sizeof(p->lock))
 		return -ENAMETOOLONG;
@@ -988,6 +994,13 @@ static int load_and_pin(const struct weir_paths *p, const struct weir_config *cf
 	if (!skel)
 		return weir_error_set(err, -errno, "cannot open the datapath object: %s",
 				      strerror(errno));
+	/*
+	 * A kernel without tcx (probed on loopback, never by version) loads the interface program
+	 * as a plain tc one, without the attach type it does not know, for its clsact filter.
+	 */
+	if (weir_iface_probe(1) != WEIR_TC_TCX)
+		bpf_program__set_expected_attach_type(skel->progs.weir_iface_egress,
+						      (enum bpf_attach_type)0);
 	r = weir_bpf__load(skel);
 	if (r) {
 		weir_error_set(
@@ -1082,7 +1095,7 @@ static int replace_incompatible(const struct weir_paths *p, const struct weir_co
 	char ids[PATH_MAX];
 
 	snprintf(ids, sizeof(ids), "%s/ids", cfg->state_dir);
-	if (dir_has_entries(ids) || dir_has_entries(p->endpoints))
+	if (dir_has_entries(ids) || dir_has_entries(p->endpoints) || dir_has_entries(p->ifaces))
 		return err->code;
 	pr_info("replacing the unused pinned datapath under %s (another ABI, or incomplete)",
 		p->root);
@@ -1106,7 +1119,7 @@ int weir_datapath_unload(const struct weir_config *cfg, struct weir_error *err)
 	if (lock < 0)
 		return lock;
 	snprintf(ids, sizeof(ids), "%s/ids", cfg->state_dir);
-	if (dir_has_entries(ids) || dir_has_entries(p.endpoints)) {
+	if (dir_has_entries(ids) || dir_has_entries(p.endpoints) || dir_has_entries(p.ifaces)) {
 		close(lock);
 		return weir_error_set(err, -EBUSY,
 				      "endpoints are attached (%s, %s): stop their containers, or "
@@ -1120,6 +1133,7 @@ int weir_datapath_unload(const struct weir_config *cfg, struct weir_error *err)
 	rmdir(p.progs);
 	rmdir(p.maps);
 	rmdir(p.endpoints);
+	rmdir(p.ifaces);
 	rmdir(p.root);
 	if (!weir_cgroup2_mount(mnt, sizeof(mnt))) {
 		snprintf(anchor, sizeof(anchor), "%s/weir.anchor", mnt);
@@ -1133,7 +1147,7 @@ int weir_datapath_unload(const struct weir_config *cfg, struct weir_error *err)
 int weir_datapath_open(struct weir_datapath *dp, const struct weir_config *cfg, bool load,
 		       struct weir_error *err)
 {
-	const char *dirs[5];
+	const char *dirs[6];
 	struct weir_paths p;
 	bool stale = false;
 	int lock = -1, r;
@@ -1190,6 +1204,7 @@ int weir_datapath_open(struct weir_datapath *dp, const struct weir_config *cfg, 
 	dirs[2] = p.progs;
 	dirs[3] = p.endpoints;
 	dirs[4] = p.links;
+	dirs[5] = p.ifaces;
 	for (size_t i = 0; i < WEIR_ARRAY_SIZE(dirs); i++) {
 		r = weir_mkdir_p(dirs[i], 0700);
 		if (r) {

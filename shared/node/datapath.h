@@ -20,6 +20,7 @@ enum weir_prog_id {
 	WEIR_PROG_CONNECT6,
 	WEIR_PROG_SENDMSG4,
 	WEIR_PROG_SENDMSG6,
+	WEIR_PROG_IFACE, /* tc/tcx on a container's host-side veth (shared/node/iface.c) */
 	WEIR_PROG_SOCKOPS,
 	WEIR_PROG_KFREE_SKB,
 	/* security guards (bpf/guard.bpf.c) */
@@ -51,6 +52,7 @@ enum weir_prog_scope {
 	WEIR_SCOPE_GUARD,      /* linked to endpoints that have one of its guards */
 	WEIR_SCOPE_GUARD_NODE, /* attached once per node while an endpoint needs it */
 	WEIR_SCOPE_LSM,	       /* per endpoint (lsm_cgroup) or per node, as loaded */
+	WEIR_SCOPE_IFACE,      /* on the host-side veth of endpoints that have one */
 };
 
 struct weir_prog_desc {
@@ -89,6 +91,7 @@ enum weir_map_id {
 	WEIR_MAP_PROTECTED,
 	WEIR_MAP_SYSCALLS,
 	WEIR_MAP_SCAN_PROBES,
+	WEIR_MAP_IFACES,
 	WEIR_MAP_COUNT,
 };
 
@@ -106,7 +109,8 @@ struct weir_paths {
 	char progs[PATH_MAX];
 	char links[PATH_MAX]; /* node-wide links */
 	char endpoints[PATH_MAX];
-	char lock[PATH_MAX]; /* <state_dir>/datapath.lock */
+	char ifaces[PATH_MAX]; /* tcx links of container interfaces, by ifindex */
+	char lock[PATH_MAX];   /* <state_dir>/datapath.lock */
 };
 
 int weir_paths_init(struct weir_paths *p, const struct weir_config *cfg);

@@ -104,6 +104,7 @@ int weir_gc(struct weir_ctx *ctx, struct weir_gc_report *rep, struct weir_error 
 	if (lock < 0)
 		return lock;
 	rep->orphans = weir_registry_orphans(ctx);
+	rep->orphans += weir_registry_ifaces_gc(ctx);
 	rep->orphans += weir_guard_links_gc(ctx); /* node guard programs no endpoint needs */
 	close(lock);
 	return weir_registry_sweep(ctx, &rep->stale_entries, err);

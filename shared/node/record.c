@@ -138,6 +138,18 @@ int weir_record_parse(struct json_object *o, struct weir_record *rec, struct wei
 	if (!r)
 		r = get_u32(o, "guard_links", false, WEIR_GL_ALL, &rec->guard_links, err);
 	if (!r)
+		r = get_u32(o, "iface_ifindex", false, INT32_MAX, &rec->iface_ifindex, err);
+	if (!r)
+		r = get_u32(o, "iface_netns", false, UINT32_MAX, &rec->iface_netns, err);
+	if (!r)
+		r = get_str(o, "iface_name", false, &rec->iface_name, err);
+	if (!r)
+		r = get_str(o, "iface_tc", false, &rec->iface_tc, err);
+	if (!r && (rec->iface_ifindex || rec->iface_tc) &&
+	    (!rec->iface_tc || (strcmp(rec->iface_tc, "tcx") && strcmp(rec->iface_tc, "clsact") &&
+				strcmp(rec->iface_tc, "none"))))
+		r = bad_field(err, "iface_tc", "\"tcx\", \"clsact\" or \"none\"");
+	if (!r)
 		r = get_enum(o, "state", weir_state_names, WEIR_STATE_COUNT, &state, err);
 	if (!r)
 		r = get_enum(o, "mode", modes, WEIR_ARRAY_SIZE(modes), &mode, err);
@@ -220,6 +232,12 @@ static struct json_object *weir_record_to_json(const struct weir_record *rec)
 	add_str(o, "security", rec->security);
 	if (rec->guard_links)
 		add_u64(o, "guard_links", rec->guard_links);
+	if (rec->iface_ifindex) {
+		add_u64(o, "iface_ifindex", rec->iface_ifindex);
+		add_u64(o, "iface_netns", rec->iface_netns);
+		add_str(o, "iface_name", rec->iface_name);
+		add_str(o, "iface_tc", rec->iface_tc);
+	}
 	json_object_object_add(o, "annotations",
 			       rec->annotations ? json_object_get(rec->annotations)
 						: json_object_new_object());

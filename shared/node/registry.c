@@ -7,7 +7,10 @@
  *   - the policy keys it wrote, <state_dir>/keys/<ep> (raw struct weir_policy_key);
  *   - its map entries: weir_cgroups[cgroup id], weir_endpoints[ep], weir_netns[netns inode],
  *     its policy keys, and its rows of the counter maps;
- *   - one pinned link per program in <bpffs>/weir/endpoints/<ep>/.
+ *   - one pinned link per program in <bpffs>/weir/endpoints/<ep>/;
+ *   - its place in weir_ifaces[ifindex] of its host-side veth, when it has one; the interface's
+ *     attachment (a tcx link pinned at <bpffs>/weir/ifaces/<ifindex>, or weir's clsact
+ *     filter) is shared by the endpoints of that list and goes with the last of them.
  * Attach, detach and gc change these only through this file, and only while holding the
  * registry lock (<state_dir>/endpoints.lock).
  *
@@ -45,6 +48,7 @@
 #include "annot.h"
 #include "cgroup.h"
 #include "ctx.h"
+#include "iface.h"
 #include "log.h"
 #include "netns.h"
 #include "registry.h"
@@ -264,6 +268,114 @@ static int links_create(struct weir_ctx *ctx, uint32_t ep, int cg_fd, bool monit
 	return 0;
 }
 
+/* ---- the container's interface ---------------------------------------------------- */
+
+/*
+ * weir_ifaces[ifindex] lists the endpoints behind one host-side veth (several when containers
+ * share a network namespace, a pod). The interface's attachment lives while the list is not
+ * empty: when the last endpoint leaves, the attachment goes first, then the entry (the
+ * program drops what an interface without an entry gets: fail closed).
+ */
+static int iface_read(struct weir_ctx *ctx, uint32_t ifindex, struct weir_iface *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (bpf_map_lookup_elem(ctx->dp.map[WEIR_MAP_IFACES], &ifindex, v))
+		return -errno;
+	if (v->n > WEIR_IFACE_MAX_EPS)
+		v->n = WEIR_IFACE_MAX_EPS;
+	return 0;
+}
+
+/* Keep the endpoints of v that keep() says stay; 1 when the list changed. */
+static bool iface_filter(struct weir_iface *v, bool (*keep)(uint32_t ep, const void *arg),
+			 const void *arg)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < v->n; i++)
+		if (keep(v->ep[i], arg))
+			v->ep[n++] = v->ep[i];
+	if (n == v->n)
+		return false;
+	for (uint32_t i = n; i < v->n; i++)
+		v->ep[i] = 0;
+	v->n = n;
+	return true;
+}
+
+/* The list changed: write it back, or, empty, remove the attachment and the entry. */
+static void iface_store(struct weir_ctx *ctx, uint32_t ifindex, uint32_t netns,
+			const struct weir_iface *v)
+{
+	if (v->n) {
+		bpf_map_update_elem(ctx->dp.map[WEIR_MAP_IFACES], &ifindex, v, BPF_EXIST);
+		return;
+	}
+	bool here = !netns || netns == weir_iface_self_netns();
+
+	/* a tcx link can be detached from anywhere; a clsact filter only from its namespace */
+	if (!here)
+		pr_info("interface %u is in another network namespace (%u): its tcx link goes, a "
+			"clsact filter stays until the interface does",
+			ifindex, netns);
+	weir_iface_detach(&ctx->paths, ifindex, here ? v->clsact_prog : 0);
+	bpf_map_delete_elem(ctx->dp.map[WEIR_MAP_IFACES], &ifindex);
+}
+
+static bool ep_other(uint32_t ep, const void *arg)
+{
+	return ep != *(const uint32_t *)arg;
+}
+
+static void iface_unregister(struct weir_ctx *ctx, uint32_t ifindex, uint32_t netns, uint32_t ep)
+{
+	struct weir_iface v;
+
+	if (!ifindex || iface_read(ctx, ifindex, &v))
+		return;
+	if (iface_filter(&v, ep_other, &ep))
+		iface_store(ctx, ifindex, netns, &v);
+}
+
+static int iface_register(struct weir_ctx *ctx, const struct weir_iface_ref *ref,
+			  enum weir_tc_mode mode, uint32_t ep, struct weir_error *err)
+{
+	struct weir_iface v;
+	bool have = false;
+	uint32_t id;
+
+	int r = iface_read(ctx, ref->ifindex, &v);
+
+	if (r && r != -ENOENT)
+		return weir_error_set(err, r, "cannot read weir_ifaces[%u]: %s", ref->ifindex,
+				      strerror(-r));
+	for (uint32_t i = 0; i < v.n; i++)
+		have |= v.ep[i] == ep;
+	if (!have) {
+		if (v.n == WEIR_IFACE_MAX_EPS)
+			return weir_error_set(err, -ENOSPC,
+					      "interface %s serves %u weir endpoints already, the "
+					      "most one network namespace may have",
+					      ref->name, v.n);
+		v.ep[v.n++] = ep;
+		if (bpf_map_update_elem(ctx->dp.map[WEIR_MAP_IFACES], &ref->ifindex, &v, BPF_ANY))
+			return weir_error_set(err, -errno, "cannot write weir_ifaces[%u]: %s",
+					      ref->ifindex, strerror(errno));
+	}
+	if (mode == WEIR_TC_NONE)
+		return 0;
+	/* the entry first: the program drops everything on an interface without one */
+	id = v.clsact_prog;
+	r = weir_iface_attach(&ctx->paths, ctx->dp.prog[WEIR_PROG_IFACE], ref, mode, &id, err);
+	if (r || id == v.clsact_prog)
+		return r;
+	v.clsact_prog = id;
+	if (bpf_map_update_elem(ctx->dp.map[WEIR_MAP_IFACES], &ref->ifindex, &v, BPF_EXIST))
+		return weir_error_set(err, -errno, "cannot write weir_ifaces[%u]: %s", ref->ifindex,
+				      strerror(errno));
+	return 0;
+}
+
 /* Delete map[key] while it still names ep (another endpoint may own the key since). */
 static void delete_if_ours(int map, const void *key, uint32_t ep)
 {
@@ -296,6 +408,7 @@ static void teardown(struct weir_ctx *ctx, const struct weir_record *rec,
 		pr_debug("endpoint %u: %s", ep, e.msg);
 		goto files;
 	}
+	iface_unregister(ctx, rec->iface_ifindex, rec->iface_netns, ep);
 	delete_if_ours(ctx->dp.map[WEIR_MAP_CGROUPS], &rec->cgroup_id, ep);
 	bpf_map_update_elem(ctx->dp.map[WEIR_MAP_ENDPOINTS], &ep, &zero, BPF_ANY);
 	if (rec->netns_ino)
@@ -450,6 +563,8 @@ static int settle_existing(struct weir_ctx *ctx, const char *id, uint64_t cgid,
 
 struct attach_plan {
 	const struct weir_container *c;
+	const struct weir_iface_ref *iface; /* ifindex 0: none */
+	enum weir_tc_mode tc;		    /* WEIR_TC_NONE: registered, no attachment needed */
 	const struct weir_spec *spec;
 	const struct weir_compiled *comp;
 	const struct weir_guard_plan *guards;
@@ -540,9 +655,12 @@ static int apply(struct weir_ctx *ctx, const struct attach_plan *p, const struct
 	if (rec->netns_ino)
 		bpf_map_update_elem(ctx->dp.map[WEIR_MAP_NETNS], &rec->netns_ino, &ep, BPF_NOEXIST);
 	/* sockops also carries out the shaping annotations' socket options */
-	return links_create(ctx, ep, p->cg_fd,
-			    spec->monitor != WEIR_MON_OFF || weir_shaping_any(&spec->shaping),
-			    p->guards, err);
+	r = links_create(ctx, ep, p->cg_fd,
+			 spec->monitor != WEIR_MON_OFF || weir_shaping_any(&spec->shaping),
+			 p->guards, err);
+	if (!r && p->iface->ifindex)
+		r = iface_register(ctx, p->iface, p->tc, ep, err);
+	return r;
 }
 
 static int attach_locked(struct weir_ctx *ctx, const struct attach_plan *p, struct weir_error *err)
@@ -567,6 +685,10 @@ static int attach_locked(struct weir_ctx *ctx, const struct attach_plan *p, stru
 		.annotations = ann,
 		.security = p->guards->summary[0] ? p->guards->summary : NULL,
 		.guard_links = p->guards->node_links,
+		.iface_ifindex = p->iface->ifindex,
+		.iface_netns = p->iface->netns_ino,
+		.iface_name = p->iface->ifindex ? p->iface->name : NULL,
+		.iface_tc = p->iface->ifindex ? weir_tc_mode_names[p->tc] : NULL,
 	};
 	int r;
 
@@ -657,6 +779,63 @@ static void own_addresses(const struct weir_container *c, const struct weir_spec
 			c->id, strerror(-r));
 }
 
+/* Does the endpoint need its interface judged: an ingress policy that drops? */
+static bool iface_needed(const struct weir_spec *spec)
+{
+	return weir_spec_dir_present(spec, WEIR_INGRESS) && !spec->audit;
+}
+
+/*
+ * The container's host-side veth. Without one (host network, macvlan, rootless: a peer in
+ * another namespace) the cgroup programs alone enforce, as they always did. Failing to look
+ * fails the container only when it needs its interface judged.
+ */
+static int find_iface(const struct weir_container *c, const struct weir_spec *spec,
+		      struct weir_iface_ref *iface, struct weir_error *err)
+{
+	struct weir_error e = {};
+	int r;
+
+	if (c->pid <= 0)
+		return 0;
+	r = weir_iface_find(c->pid, iface, &e);
+	if (!r || r == -ENOENT) {
+		if (r)
+			pr_debug("%s: no veth into this network namespace: cgroup programs only",
+				 c->id);
+		return 0;
+	}
+	memset(iface, 0, sizeof(*iface));
+	if (iface_needed(spec))
+		return weir_error_set(err, r, "%s: cannot find the container's interface: %s",
+				      c->id, e.msg);
+	pr_warn("%s: cannot find the container's interface (%s): cgroup programs only", c->id,
+		e.msg);
+	return 0;
+}
+
+/*
+ * How the interface program is attached: tcx where the kernel has it, else clsact; none when
+ * this endpoint does not need it and no other endpoint of the interface has attached it (the
+ * endpoint is still listed: an open ingress opens the interface for the whole pod).
+ */
+static enum weir_tc_mode iface_mode(struct weir_ctx *ctx, const struct weir_spec *spec,
+				    const struct weir_iface_ref *iface)
+{
+	enum weir_tc_mode tc =
+		ctx->cfg.tc_clsact ? WEIR_TC_CLSACT : weir_iface_probe(iface->ifindex);
+	struct weir_iface v;
+
+	if (iface_needed(spec))
+		return tc;
+	if (iface_read(ctx, iface->ifindex, &v))
+		v.clsact_prog = 0;
+	if (weir_iface_attached(&ctx->paths, iface->ifindex, tc, ctx->dp.prog[WEIR_PROG_IFACE],
+				v.clsact_prog))
+		return tc;
+	return WEIR_TC_NONE;
+}
+
 static int resolve_cgroup(const struct weir_container *c, char *cgroup, size_t size,
 			  struct weir_error *err)
 {
@@ -684,6 +863,8 @@ int weir_endpoint_attach(struct weir_ctx *ctx, const struct weir_container *c,
 	_cleanup_close_ int lock = -1;
 	struct weir_guard_plan guards;
 	struct weir_compiled comp = {};
+	struct weir_iface_ref iface = {};
+	enum weir_tc_mode tc;
 	bool refused = false;
 	struct weir_spec spec;
 	char cgroup[PATH_MAX];
@@ -724,6 +905,9 @@ int weir_endpoint_attach(struct weir_ctx *ctx, const struct weir_container *c,
 		goto out;
 	}
 	own_addresses(c, &spec, &comp);
+	r = find_iface(c, &spec, &iface, err);
+	if (r)
+		goto out;
 
 	/* check-then-attach: two integrations racing for one container attach it once */
 	lock = weir_registry_lock(ctx, err);
@@ -749,8 +933,11 @@ int weir_endpoint_attach(struct weir_ctx *ctx, const struct weir_container *c,
 	if (spec.monitor != WEIR_MON_OFF && ctx->dp.prog[WEIR_PROG_SOCKOPS] < 0)
 		pr_warn("%s: %s: TCP health and flows are unavailable on this kernel (weir status)",
 			c->id, WEIR_KEY_MONITOR);
+	tc = iface.ifindex ? iface_mode(ctx, &spec, &iface) : WEIR_TC_NONE;
 	r = attach_locked(ctx,
 			  &(struct attach_plan){.c = c,
+						.iface = &iface,
+						.tc = tc,
 						.spec = &spec,
 						.comp = &comp,
 						.cgroup = cgroup,
@@ -1060,4 +1247,65 @@ int weir_registry_sweep(struct weir_ctx *ctx, unsigned int *deleted, struct weir
 	if (r && !err->code)
 		weir_error_set(err, r, "cannot sweep the maps: %s", strerror(-r));
 	return r;
+}
+
+static bool ep_held(uint32_t ep, const void *arg)
+{
+	const bool *held = arg;
+
+	return ep && ep < WEIR_MAX_ENDPOINTS && held[ep];
+}
+
+unsigned int weir_registry_ifaces_gc(struct weir_ctx *ctx)
+{
+	_cleanup_free_ bool *held = calloc(WEIR_MAX_ENDPOINTS, sizeof(*held));
+	_cleanup_free_ uint32_t *keys = NULL;
+	size_t nkeys = 0, cap = 0;
+	uint32_t key, *prev = NULL;
+	struct weir_error e = {};
+	struct dirent *de;
+	unsigned int n = 0;
+	DIR *d;
+
+	if (!held || weir_registry_held(ctx, held) || weir_ctx_datapath(ctx, false, &e))
+		return 0;
+	while (!bpf_map_get_next_key(ctx->dp.map[WEIR_MAP_IFACES], prev, &key)) {
+		if (grow((void **)&keys, &cap, nkeys, sizeof(key)))
+			return n;
+		keys[nkeys++] = key;
+		prev = &keys[nkeys - 1];
+	}
+	/* interfaces listing endpoints nobody holds (a record removed by hand, a lost teardown) */
+	for (size_t i = 0; i < nkeys; i++) {
+		struct weir_iface v;
+
+		if (iface_read(ctx, keys[i], &v))
+			continue;
+		if (iface_filter(&v, ep_held, held) || !v.n) {
+			iface_store(ctx, keys[i], 0, &v);
+			n++;
+		}
+	}
+	/* tcx links of interfaces no entry lists */
+	d = opendir(ctx->paths.ifaces);
+	while (d && (de = readdir(d))) {
+		struct weir_iface v;
+		uint32_t ifindex;
+		char *end;
+		unsigned long num;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		num = strtoul(de->d_name, &end, 10);
+		if (*end || num > INT32_MAX)
+			continue;
+		ifindex = (uint32_t)num;
+		if (!iface_read(ctx, ifindex, &v))
+			continue;
+		weir_iface_detach(&ctx->paths, ifindex, 0);
+		n++;
+	}
+	if (d)
+		closedir(d);
+	return n;
 }

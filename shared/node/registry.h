@@ -31,6 +31,11 @@ int weir_registry_settle(struct weir_ctx *ctx, const char *id, uint64_t expire_b
  * Returns how many were removed.
  */
 unsigned int weir_registry_orphans(struct weir_ctx *ctx);
+/*
+ * Interfaces (weir_ifaces, <bpffs>/weir/ifaces) whose endpoints nobody holds: their lists
+ * shrink, and an empty one loses its attachment. Returns how many were changed.
+ */
+unsigned int weir_registry_ifaces_gc(struct weir_ctx *ctx);
 /* Delete map entries of endpoint ids nobody holds; takes the lock for the deletes itself. */
 int weir_registry_sweep(struct weir_ctx *ctx, unsigned int *deleted, struct weir_error *err);
 

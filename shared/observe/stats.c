@@ -435,6 +435,14 @@ struct json_object *weir_view_summary_json(const struct weir_ep_view *v)
 		add_str(o, "note", v->note);
 	if (v->security)
 		add_str(o, "security", v->security);
+	if (v->iface_name) {
+		struct json_object *i = json_object_new_object();
+
+		add_str(i, "name", v->iface_name);
+		add_u64(i, "ifindex", v->iface_ifindex);
+		add_str(i, "tc", v->iface_tc ? v->iface_tc : "none");
+		json_object_object_add(o, "interface", i);
+	}
 	if (v->error)
 		add_str(o, "error", v->error);
 	return o;
@@ -469,6 +477,8 @@ static void view_free(struct weir_ep_view *v)
 	free(v->cgroup);
 	free(v->note);
 	free(v->security);
+	free(v->iface_name);
+	free(v->iface_tc);
 	free(v->error);
 }
 
@@ -497,6 +507,11 @@ static int view_fill(struct weir_ctx *ctx, struct collect *c, struct weir_ep_vie
 	v->cgroup = dup_or_null(rec->cgroup);
 	v->note = dup_or_null(rec->note);
 	v->security = dup_or_null(rec->security);
+	if (rec->iface_ifindex) {
+		v->iface_name = dup_or_null(rec->iface_name ? rec->iface_name : "?");
+		v->iface_tc = dup_or_null(rec->iface_tc);
+		v->iface_ifindex = rec->iface_ifindex;
+	}
 	v->state = rec->state;
 	v->endpoint = rec->endpoint;
 	v->audit = rec->audit;

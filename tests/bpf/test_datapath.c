@@ -32,6 +32,7 @@
 #include "annot.h"
 #include "cgroup.h"
 #include "config.h"
+#include "iface.h"
 #include "policy.h"
 #include "util.h"
 #include "bpf/lib/verdict.h"
@@ -365,6 +366,108 @@ static void test_gso_counts_segments(void **state)
 	/* 4 segments on the wire, each with its own 40 bytes of headers */
 	assert_int_equal(c.dir[WEIR_EGRESS].proto[WEIR_PC_TCP].packets, 4);
 	assert_int_equal(c.dir[WEIR_EGRESS].proto[WEIR_PC_TCP].bytes, 40 + 200 + 3 * 40);
+}
+
+/* ---- the container's interface (weir_iface_egress, tcx/clsact on the host-side veth) ---- */
+
+#define TC_NEXT (-1)
+#define TC_DROP 2
+#define EP2	8
+
+static int iface(const struct pkt *p)
+{
+	return run(skel->progs.weir_iface_egress, p, false, 0);
+}
+
+static void iface_set(uint32_t n, uint32_t a, uint32_t b)
+{
+	struct weir_iface v = {.n = n, .ep = {a, b}};
+	uint32_t key = (uint32_t)ifindex;
+
+	if (!n) {
+		bpf_map_delete_elem(bpf_map__fd(skel->maps.weir_ifaces), &key);
+		return;
+	}
+	assert_int_equal(
+		bpf_map_update_elem(bpf_map__fd(skel->maps.weir_ifaces), &key, &v, BPF_ANY), 0);
+}
+
+/* Endpoint EP2: active, with or without an ingress policy that allows nothing. */
+static void ep2_set(bool deny_all)
+{
+	struct weir_endpoint epv = {.flags = WEIR_EP_ACTIVE, .gen = 5};
+	uint32_t ep = EP2;
+
+	if (deny_all)
+		epv.flags |= WEIR_EP_POLICY_INGRESS; /* no policy key: nothing is allowed */
+	assert_int_equal(
+		bpf_map_update_elem(bpf_map__fd(skel->maps.weir_endpoints), &ep, &epv, BPF_ANY), 0);
+}
+
+static void test_iface_ingress(void **state)
+{
+	struct pkt echo = make_pkt("10.3.0.1", "10.1.0.2", IPPROTO_ICMP, 8 << 8, 5, 56);
+	struct pkt echo6 = make_pkt("fd03::1", "fd01::2", IPPROTO_ICMPV6, 128 << 8, 5, 56);
+	struct pkt echo_ok = make_pkt("10.4.0.1", "10.1.0.2", IPPROTO_ICMP, 8 << 8, 6, 56);
+	struct pkt syn_closed = make_pkt("10.3.0.1", "10.1.0.2", IPPROTO_TCP, 50000, 9001, 0);
+	struct pkt syn_ok = make_pkt("10.3.0.1", "10.1.0.2", IPPROTO_TCP, 50000, 80, 0);
+	struct pkt unreach = make_pkt("10.3.0.1", "10.1.0.2", IPPROTO_ICMP, 3 << 8, 0, 28);
+	struct pkt ns6 = make_pkt("fd03::1", "fd01::2", IPPROTO_ICMPV6, 135 << 8, 0, 16);
+	struct pkt out_syn = make_pkt("10.1.0.2", "10.9.0.9", IPPROTO_TCP, 41000, 443, 0);
+	struct pkt in_synack = make_pkt("10.9.0.9", "10.1.0.2", IPPROTO_TCP, 443, 41000, 0);
+	struct pkt arp = echo;
+	struct weir_counters c;
+
+	arp.buf[12] = 0x08;
+	arp.buf[13] = 0x06;
+	setup_endpoint(NULL, "allow 10.4.0.0/16 icmp; allow 10.3.0.0/16 tcp/80", false);
+	ep2_set(true);
+	iface_set(0, 0, 0);
+	assert_int_equal(iface(&arp), TC_NEXT);	    /* not IP: nothing to judge */
+	assert_int_equal(iface(&echo_ok), TC_DROP); /* attached, not registered: fail closed */
+
+	iface_set(1, EP, 0);
+	assert_int_equal(iface(&echo), TC_DROP);
+	assert_int_equal(iface(&echo6), TC_DROP);
+	assert_int_equal(iface(&syn_closed), TC_DROP);
+	assert_int_equal(iface(&echo_ok), TC_NEXT);
+	assert_int_equal(iface(&syn_ok), TC_NEXT);
+	assert_int_equal(iface(&unreach), TC_NEXT); /* ICMP errors: the kernel matches them */
+	assert_int_equal(iface(&ns6), TC_NEXT);	    /* neighbour discovery */
+	assert_int_equal(iface(&in_synack), TC_DROP);
+	assert_int_equal(egress(&out_syn), 1);	      /* the container opens the flow ... */
+	assert_int_equal(iface(&in_synack), TC_NEXT); /* ... and its reply passes */
+	c = counters();
+	/* only drops are counted here, each once, as IP lengths (no Ethernet header) */
+	assert_int_equal(c.dir[WEIR_INGRESS].policy_dropped.packets, 4);
+	assert_int_equal(c.dir[WEIR_INGRESS].policy_dropped.bytes,
+			 (20 + 8 + 56) + (40 + 8 + 56) + (20 + 20) + (20 + 20));
+	assert_int_equal(c.dir[WEIR_INGRESS].proto[WEIR_PC_ICMP].packets, 0);
+	assert_int_equal(c.dir[WEIR_INGRESS].proto[WEIR_PC_TCP].packets, 0);
+
+	/* a pod: a packet passes when any endpoint lets it in; drops count at the first */
+	iface_set(2, EP, EP2);
+	assert_int_equal(iface(&echo), TC_DROP);
+	ep2_set(false); /* EP2's ingress is open */
+	assert_int_equal(iface(&echo), TC_NEXT);
+	ep2_set(true);
+	iface_set(2, EP2, EP);
+	assert_int_equal(iface(&echo_ok), TC_NEXT); /* EP allows it */
+	c = counters();
+	assert_int_equal(c.dir[WEIR_INGRESS].policy_dropped.packets, 5);
+	assert_int_equal(iface(&echo), TC_DROP); /* counted at EP2 now, the first */
+	c = counters();
+	assert_int_equal(c.dir[WEIR_INGRESS].policy_dropped.packets, 5);
+
+	/* audit mode never drops here */
+	setup_endpoint(NULL, "allow 10.4.0.0/16 icmp", true);
+	iface_set(1, EP, 0);
+	assert_int_equal(iface(&echo), TC_NEXT);
+	assert_int_equal(iface(&syn_closed), TC_NEXT);
+	c = counters();
+	assert_int_equal(c.dir[WEIR_INGRESS].policy_dropped.packets, 0);
+	assert_int_equal(c.dir[WEIR_INGRESS].audit_denied.packets, 0); /* the cgroup's to count */
+	iface_set(0, 0, 0);
 }
 
 static void test_unregistered_and_malformed(void **state)
@@ -878,6 +981,10 @@ static int setup(void **state)
 	for (struct bpf_map *m = bpf_object__next_map(skel->obj, NULL); m;
 	     m = bpf_object__next_map(skel->obj, m))
 		bpf_map__set_pin_path(m, NULL);
+	/* as libweir loads it: without the tcx attach type where the kernel has no tcx */
+	if (weir_iface_probe(1) != WEIR_TC_TCX)
+		bpf_program__set_expected_attach_type(skel->progs.weir_iface_egress,
+						      (enum bpf_attach_type)0);
 	if (weir_bpf__load(skel)) {
 		fprintf(stderr, "cannot load the datapath: %s\n", strerror(errno));
 		return -1;
@@ -915,6 +1022,7 @@ int main(void)
 		cmocka_unit_test(test_udp_replies_audit),
 		cmocka_unit_test(test_random_replies_in_kernel),
 		cmocka_unit_test(test_unregistered_and_malformed),
+		cmocka_unit_test(test_iface_ingress),
 		cmocka_unit_test(test_random_policies_in_kernel),
 	};
 

@@ -312,7 +312,7 @@ static void test_unknown_keys(void **state)
 		"expected state_dir, bpffs, fail_open, default_policy_mode, "
 		"stopped_retention_seconds, hook_timeout_seconds, max_annotation_bytes, max_rules, "
 		"log_level, endpoint_cgroups, security, egress, ingress, loosen_namespaces, "
-		"protected_paths, lsm, lsm_fallback or escape_hook");
+		"protected_paths, lsm, lsm_fallback, escape_hook or tc_attach");
 }
 
 static void test_not_an_object(void **state)

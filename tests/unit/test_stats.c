@@ -161,6 +161,23 @@ static void test_record(void **state)
 	expect_record_refused("{" REC_OK ", \"endpoint\": 7, \"id\": \"../x\"}", "id");
 	expect_record_refused("{" REC_OK ", \"endpoint\": 7, \"name\": \"a\\u0000b\"}", "name");
 	expect_record_refused("{" REC_OK ", \"endpoint\": 7, \"cgroup\": \"rel\"}", "cgroup");
+	/* the interface: an ifindex names how its program is attached */
+	expect_record_refused("{" REC_OK ", \"endpoint\": 7, \"iface_ifindex\": 4}", "iface_tc");
+	expect_record_refused("{" REC_OK ", \"endpoint\": 7, \"iface_ifindex\": 4, "
+			      "\"iface_tc\": \"bpf\"}",
+			      "iface_tc");
+	expect_record_refused("{" REC_OK ", \"endpoint\": 7, \"iface_ifindex\": -4}",
+			      "iface_ifindex");
+	o = json_tokener_parse("{" REC_OK ", \"endpoint\": 7, \"iface_ifindex\": 4, "
+			       "\"iface_netns\": 4026531840, \"iface_name\": \"veth1\", "
+			       "\"iface_tc\": \"tcx\"}");
+	assert_int_equal(weir_record_parse(o, &rec, &err), 0);
+	assert_int_equal(rec.iface_ifindex, 4);
+	assert_int_equal(rec.iface_netns, 4026531840u);
+	assert_string_equal(rec.iface_name, "veth1");
+	assert_string_equal(rec.iface_tc, "tcx");
+	weir_record_release(&rec);
+	json_object_put(o);
 }
 
 int main(void)

@@ -56,6 +56,8 @@ struct weir_config {
 	enum weir_lsm_use lsm;
 	bool lsm_fallback_kill; /* without BPF-LSM, an enforce that needs it becomes kill */
 	bool escape_raw_tp;	/* escape detection on raw_tp/sys_enter even where fentry works */
+	/* tc_attach "clsact": the interface program as a cls_bpf filter even where tcx exists */
+	bool tc_clsact;
 	/* patterns of the cgroups endpoints may be attached to (shared/cgroup.h) */
 	size_t n_endpoint_cgroups;
 	char endpoint_cgroups[WEIR_MAX_ENDPOINT_CGROUPS][WEIR_MAX_CONFIG_PATH];

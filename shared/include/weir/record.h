@@ -48,6 +48,15 @@ struct weir_record {
 	uint32_t netns_ino;   /* 0: none registered */
 	uint32_t policy_keys; /* entries in <state_dir>/keys/<endpoint> */
 	uint32_t guard_links; /* WEIR_GL_*: node-wide guard programs the endpoint relies on */
+	/*
+	 * The host-side veth (shared/node/iface.c), 0 for none: the endpoint is in weir_ifaces of
+	 * that ifindex, in the network namespace iface_netns (weir's own).
+	 */
+	uint32_t iface_ifindex;
+	uint32_t iface_netns;
+	const char *iface_name;
+	const char
+		*iface_tc; /* "tcx", "clsact": how the interface program is attached, or "none" */
 	uint64_t cgroup_id;
 	uint64_t started_ms;
 	uint64_t stopped_ms;

@@ -75,10 +75,13 @@ struct weir_ep_view {
 	char *pod_namespace;
 	char *source;
 	char *cgroup;
-	char *note;	/* why a record stopped other than by a detach */
-	char *security; /* the guards as carried out here ("bind=enforce ..."), or NULL */
-	char *error;	/* why the record is unreadable (state unknown) */
-	int state;	/* enum weir_ep_state or WEIR_VIEW_UNKNOWN */
+	char *note;	  /* why a record stopped other than by a detach */
+	char *security;	  /* the guards as carried out here ("bind=enforce ..."), or NULL */
+	char *iface_name; /* the host-side veth, or NULL: cgroup programs only */
+	char *iface_tc;	  /* how weir's program is on it: "tcx", "clsact" or "none" */
+	uint32_t iface_ifindex;
+	char *error; /* why the record is unreadable (state unknown) */
+	int state;   /* enum weir_ep_state or WEIR_VIEW_UNKNOWN */
 	uint32_t endpoint;
 	bool audit;
 	enum weir_monitor monitor;

@@ -30,10 +30,11 @@ runc_cgroup() { echo "$(cgroup2_mount)/$E2E_PREFIX-$1"; }
 #   --ann K=V   any annotation (repeatable; V may be empty)
 #   --ann-file K FILE   annotation value read from FILE (large or odd values)
 #   --no-weir   no weir hooks (infrastructure checks)
+#   --netns P   join the network namespace at P (a pod's) instead of a new one (IDX "-")
 runc_bundle() {
 	local name=$1 idx=$2
 	shift 2
-	local dir ann='{}' weir=1 hooks
+	local dir ann='{}' weir=1 hooks netns=""
 	dir=$(runc_bundle_dir "$name")
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -43,6 +44,7 @@ runc_bundle() {
 		--ann) ann=$(jq -c --arg k "${2%%=*}" --arg v "${2#*=}" '. + {($k): $v}' <<<"$ann"); shift 2 ;;
 		--ann-file) ann=$(jq -c --arg k "$2" --rawfile v "$3" '. + {($k): $v}' <<<"$ann"); shift 3 ;;
 		--no-weir) weir=0; shift ;;
+		--netns) netns=$2; shift 2 ;;
 		--) shift; break ;;
 		*) bail_out "runc_bundle: unknown option $1" ;;
 		esac
@@ -65,7 +67,7 @@ runc_bundle() {
 	for a in "$@"; do
 		cmd=$(jq -c --arg a "$a" '. + [$a]' <<<"$cmd")
 	done
-	jq --arg rootfs "$RUNC_ROOTFS" --arg cg "/$E2E_PREFIX-$name" --arg host "$name" \
+	jq --arg rootfs "$RUNC_ROOTFS" --arg cg "/$E2E_PREFIX-$name" --arg host "$name" --arg netns "$netns" \
 		--argjson ann "$ann" --argjson hooks "$hooks" --argjson cmd "$cmd" '
 		.process.terminal = false
 		| .process.args = $cmd
@@ -73,6 +75,7 @@ runc_bundle() {
 		| .root = {path: $rootfs, readonly: true}
 		| .hostname = $host
 		| .linux.cgroupsPath = $cg
+		| if $netns == "" then . else .linux.namespaces |= map(if .type == "network" then .path = $netns else . end) end
 		| .linux.sysctl = {"net.ipv4.ping_group_range": "0 2147483647"}
 		| .annotations = $ann
 		| .hooks = $hooks
