@@ -32,6 +32,7 @@
 #include "annot.h"
 #include "cgroup.h"
 #include "config.h"
+#include "ctx.h"
 #include "policy.h"
 #include "util.h"
 #include "bpf/lib/verdict.h"
@@ -179,20 +180,11 @@ static void setup_endpoint(const char *egress_rules, const char *ingress_rules, 
 	while (!bpf_map_get_next_key(mfd, NULL, &next))
 		bpf_map_delete_elem(mfd, &next);
 	(void)k;
+	/* a fresh conntrack map, as an attach makes */
 	mfd = bpf_map__fd(skel->maps.weir_ct);
-	{
-		struct weir_ct_key ck;
-
-		while (!bpf_map_get_next_key(mfd, NULL, &ck))
-			bpf_map_delete_elem(mfd, &ck);
-	}
-	mfd = bpf_map__fd(skel->maps.weir_ct_reply);
-	{
-		struct weir_reply_key rk;
-
-		while (!bpf_map_get_next_key(mfd, NULL, &rk))
-			bpf_map_delete_elem(mfd, &rk);
-	}
+	weir_ct_remove(mfd, EP);
+	if (weir_ct_create(mfd, EP, WEIR_CT_DEFAULT_ENTRIES, &err))
+		fail_msg("%s", err.msg);
 
 	if (egress_rules)
 		kv[n++] = (struct weir_kv){"egress.weir.io", egress_rules};

@@ -299,6 +299,7 @@ static void test_unknown_keys(void **state)
 		"{\"x\": 1}", -EINVAL,
 		"expected state_dir, bpffs, fail_open, default_policy_mode, "
 		"stopped_retention_seconds, hook_timeout_seconds, max_annotation_bytes, max_rules, "
+		"conntrack_entries, conntrack_max_entries, "
 		"log_level, endpoint_cgroups, security, egress, ingress, loosen_namespaces, "
 		"protected_paths, lsm or lsm_fallback");
 }

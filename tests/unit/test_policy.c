@@ -104,7 +104,8 @@ static void test_errors(void **state)
 	expect_error("frobnicate.weir.io", "x",
 		     "frobnicate.weir.io: unknown annotation: expected egress.weir.io, "
 		     "ingress.weir.io, policy-mode.weir.io, monitor.weir.io, security.weir.io, "
-		     "bandwidth-burst.weir.io, priority.weir.io or tcp-congestion.weir.io");
+		     "bandwidth-burst.weir.io, priority.weir.io, tcp-congestion.weir.io or "
+		     "conntrack.weir.io");
 	expect_error("monitor.weir.io", "everything",
 		     "monitor.weir.io: unknown value \"everything\": expected \"counters\", "
 		     "\"flows\" or \"off\"");
