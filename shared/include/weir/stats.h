@@ -68,6 +68,11 @@ extern const size_t weir_dir_counters_ndesc;
 extern const struct weir_counter_desc weir_tcp_desc[];
 extern const size_t weir_tcp_ndesc;
 
+/* The endpoint's conntrack map: offsets into struct weir_ep_stats (the JSON object
+ * "conntrack"); rows with a label_value "gauge" are gauges, the others counters. */
+extern const struct weir_counter_desc weir_ct_desc[];
+extern const size_t weir_ct_ndesc;
+
 extern const char *const weir_dir_names[WEIR_DIRS];
 extern const char *const weir_pclass_names[WEIR_PCLASSES];
 
