@@ -7,7 +7,7 @@
  *   - the policy keys it wrote, <state_dir>/keys/<ep> (raw struct weir_policy_key);
  *   - its map entries: weir_cgroups[cgroup id], weir_endpoints[ep], weir_netns[netns inode],
  *     its policy keys, and its rows of the counter maps;
- *   - its conntrack map, held only by weir_ct[ep] (never pinned: clearing the slot frees it);
+ *   - its conntrack map: weir_ct[ep] and its pin <bpffs>/weir/maps/weir_ct_<ep> (ct.c);
  *   - one pinned link per program in <bpffs>/weir/endpoints/<ep>/.
  * Attach, detach and gc change these only through this file, and only while holding the
  * registry lock (<state_dir>/endpoints.lock).
@@ -313,7 +313,7 @@ static void teardown(struct weir_ctx *ctx, const struct weir_record *rec,
 		pr_warn("%s: endpoint %u: policy keys unreadable (%s): left to weir gc", rec->id,
 			ep, strerror(-r));
 	}
-	weir_ct_remove(ctx->dp.map[WEIR_MAP_CT], ep);
+	weir_ct_remove(ctx->dp.map[WEIR_MAP_CT], ctx->paths.maps, ep);
 	weir_ep_stats_zero(ctx, ep);
 	weir_ep_drops_clear(ctx, ep);
 	weir_guards_teardown(ctx, ep);
@@ -533,7 +533,7 @@ static int apply(struct weir_ctx *ctx, const struct attach_plan *p, const struct
 		    (spec->monitor == WEIR_MON_FLOWS ? WEIR_EP_MON_FLOWS : 0);
 	weir_shaping_fill(&spec->shaping, &epv);
 	/* its own conntrack map: no other endpoint's flows can evict its entries */
-	r = weir_ct_create(ctx->dp.map[WEIR_MAP_CT], ep, spec->ct_entries, err);
+	r = weir_ct_create(ctx->dp.map[WEIR_MAP_CT], ctx->paths.maps, ep, spec->ct_entries, err);
 	if (r)
 		return r;
 	if (bpf_map_update_elem(ctx->dp.map[WEIR_MAP_ENDPOINTS], &ep, &epv, BPF_ANY))
@@ -976,8 +976,6 @@ struct sweep {
 	size_t npk, pkcap;
 	uint64_t *cg;
 	size_t ncg, cgcap;
-	uint32_t *ct; /* endpoint ids with a conntrack map */
-	size_t nct, ctcap;
 };
 
 static int grow(void **arr, size_t *cap, size_t n, size_t elem)
@@ -1021,16 +1019,6 @@ static int sweep_collect(struct weir_ctx *ctx, const bool *held, struct sweep *s
 			return -ENOMEM;
 		s->cg[s->ncg++] = ck;
 	}
-	map = ctx->dp.map[WEIR_MAP_CT];
-	for (ep = 1; ep < WEIR_MAX_ENDPOINTS; ep++) {
-		uint32_t id;
-
-		if (held[ep] || bpf_map_lookup_elem(map, &ep, &id))
-			continue;
-		if (grow((void **)&s->ct, &s->ctcap, s->nct, sizeof(ep)))
-			return -ENOMEM;
-		s->ct[s->nct++] = ep;
-	}
 	return 0;
 }
 
@@ -1051,7 +1039,8 @@ int weir_registry_sweep(struct weir_ctx *ctx, unsigned int *deleted, struct weir
 	r = weir_registry_held(ctx, held);
 	if (!r)
 		r = sweep_collect(ctx, held, &s);
-	if (!r && (s.npk || s.ncg || s.nct)) {
+	/* conntrack maps are swept under the lock in any case: a walk of slots and pins */
+	if (!r) {
 		lock = weir_registry_lock(ctx, err);
 		if (lock < 0)
 			r = lock;
@@ -1070,15 +1059,13 @@ int weir_registry_sweep(struct weir_ctx *ctx, unsigned int *deleted, struct weir
 		    !bpf_map_delete_elem(ctx->dp.map[WEIR_MAP_CGROUPS], &s.cg[i]))
 			(*deleted)++;
 	}
-	for (size_t i = 0; !r && i < s.nct; i++)
-		if (!held[s.ct[i]] && !bpf_map_delete_elem(ctx->dp.map[WEIR_MAP_CT], &s.ct[i]))
-			(*deleted)++;
+	if (!r && lock >= 0)
+		*deleted += weir_ct_sweep(ctx->dp.map[WEIR_MAP_CT], ctx->paths.maps, held);
 	/* guard entries (sysctl allow-lists, protected inodes, scan probes) of free ids */
 	if (!r && lock >= 0)
 		*deleted += weir_guards_sweep(ctx, held);
 	free(s.pk);
 	free(s.cg);
-	free(s.ct);
 	if (r && !err->code)
 		weir_error_set(err, r, "cannot sweep the maps: %s", strerror(-r));
 	return r;

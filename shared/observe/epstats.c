@@ -144,7 +144,7 @@ int weir_ep_stats_read(struct weir_ctx *ctx, uint32_t ep, const struct weir_drop
 	 * The datapath never deletes an entry: what left the map was evicted. The map is read
 	 * after the counters, so a flow added in between makes evicted low, never high.
 	 */
-	if (!weir_ct_usage(ctx->dp.map[WEIR_MAP_CT], ep, &out->ct)) {
+	if (!weir_ct_usage(ctx->dp.map[WEIR_MAP_CT], ctx->paths.maps, ep, &out->ct)) {
 		out->ct.inserted =
 			out->c.dir[WEIR_EGRESS].ct_inserted + out->c.dir[WEIR_INGRESS].ct_inserted;
 		out->ct.evicted =

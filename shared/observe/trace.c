@@ -280,7 +280,7 @@ struct ct_count {
 static int ct_scan(struct weir_ctx *ctx, const struct weir_trace_ep *te,
 		   const struct weir_trace_query *q, uint32_t pclass, struct ct_count *out)
 {
-	_cleanup_close_ int fd = weir_ct_open(ctx->dp.map[WEIR_MAP_CT], te->ep);
+	_cleanup_close_ int fd = weir_ct_open(ctx->dp.map[WEIR_MAP_CT], ctx->paths.maps, te->ep);
 	struct weir_ct_key key, next;
 	struct weir_ct_val val;
 	void *prev = NULL;

@@ -192,8 +192,8 @@ static void setup_ep(uint32_t ep, const char *egress_rules, const char *ingress_
 	}
 	/* a fresh conntrack map, as an attach makes */
 	mfd = bpf_map__fd(skel->maps.weir_ct);
-	weir_ct_remove(mfd, ep);
-	if (weir_ct_create(mfd, ep, ct_entries, &err))
+	weir_ct_remove(mfd, NULL, ep);
+	if (weir_ct_create(mfd, NULL, ep, ct_entries, &err))
 		fail_msg("%s", err.msg);
 
 	if (egress_rules)
@@ -735,7 +735,7 @@ static struct ct_flood ct_flood_run(bool shared_map)
 	setup_ep(EP, "allow any udp", "allow 10.3.0.0/16 tcp/8080", false, BUDGET);
 	if (shared_map) {
 		/* what one node-wide map did: both endpoints' entries in one LRU */
-		int fd = weir_ct_open(ct, EP);
+		int fd = weir_ct_open(ct, NULL, EP);
 
 		assert_true(fd >= 0);
 		assert_int_equal(bpf_map_update_elem(ct, &(uint32_t){EP2}, &fd, BPF_ANY), 0);
@@ -781,11 +781,11 @@ static void test_ct_budget_isolates(void **state)
 	/* every flow the flooder opened was added once: the first, then the flood */
 	assert_int_equal(f.inserted, 1 + FLOOD);
 	assert_int_equal(f.victim_in, 1);
-	assert_int_equal(weir_ct_usage(ct, EP, &u), 0);
+	assert_int_equal(weir_ct_usage(ct, NULL, EP, &u), 0);
 	assert_int_equal(u.budget, BUDGET);
 	assert_true(u.entries <= BUDGET);
 	assert_true(u.entries > 0);
-	assert_int_equal(weir_ct_usage(ct, EP2, &v), 0);
+	assert_int_equal(weir_ct_usage(ct, NULL, EP2, &v), 0);
 	assert_int_equal(v.entries, 1);
 	assert_true(u.memory > 0);
 	print_message("flooder: %" PRIu64 " inserted, %" PRIu64 " left, %" PRIu64
