@@ -154,7 +154,11 @@ is "$evicted" "$((inserted - entries))" "evicted = inserted - entries ($evicted)
 diag "memory of a 128-entry map: $mem bytes"
 small_map=$(inner_map_id "$sid")
 runc_stop small || true
-retry 10 map_gone "$small_map" && pass "its map is freed when it stops" || fail "its map is freed when it stops"
+if retry 10 map_gone "$small_map"; then
+	pass "its map is freed when it stops"
+else
+	fail "its map is freed when it stops"
+fi
 
 for bad in 10 100000 12x ""; do
 	runc_bundle "bad" - --ann "conntrack.weir.io=$bad" -- /bin/true
