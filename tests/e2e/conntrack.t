@@ -53,7 +53,7 @@ start() {
 	fi
 }
 
-ct() { weir_stats "$1" | jq -r "[$2] | map(tostring) | join(\" \")"; }
+ct() { weir_stats "$1" | jq -r "[$2] | map(tostring) | join(\" \")" || true; }
 
 # inner_map_id ID: the id of the container's conntrack map, as the weir_ct slot of its
 # endpoint names it.
@@ -63,7 +63,7 @@ inner_map_id() {
 	key=$(printf '%08x' "$ep" | sed -E 's/(..)(..)(..)(..)/0x\4 0x\3 0x\2 0x\1/')
 	# shellcheck disable=SC2086 # the key is four words
 	bpftool -j map lookup pinned "$WEIR_BPFFS/maps/weir_ct" key $key 2>/dev/null |
-		jq -r '.inner_map_id // .value // empty' 2>/dev/null
+		jq -r '.inner_map_id // .value // empty' 2>/dev/null || true
 }
 map_gone() { ! bpftool map show id "$1" >/dev/null 2>&1; }
 
