@@ -53,7 +53,8 @@ start() {
 	fi
 }
 
-ct() { weir_stats "$1" | jq -r "[$2] | map(tostring) | join(\" \")" || true; }
+# ct ID JQ-PATHS: the values, space-separated; -1 for one that is missing
+ct() { weir_stats "$1" | jq -r "[$2] | map(if type == \"number\" then tostring else \"-1\" end) | join(\" \")" || true; }
 
 # inner_map_id ID: the id of the container's conntrack map, as the weir_ct slot of its
 # endpoint names it.
@@ -101,6 +102,10 @@ cw flood udp-flood "$B4" 1024 $((1024 + FLOOD_PORTS - 1)) "$FLOOD_SOCKETS" 2
 t1=$(ms_now)
 is "$W_OUT" "ok flows=$FLOOD sends=$((2 * FLOOD))" "the flooder sent $FLOOD flows, two datagrams each"
 diag "flood: $((2 * FLOOD)) datagrams in $((t1 - t0)) ms"
+touch "$GO"
+wait "$await_pid" || true
+is "$(grep -v elapsed_ms "$E2E_TMP/await.out" | tr '\n' ' ')" "sent ok " \
+	"the victim's answer, held back until after the flood, passes its default-deny ingress"
 read -r budget entries inserted evicted mem < <(ct "$fid" '.conntrack.budget, .conntrack.entries, .conntrack.inserted, .conntrack.evicted, .conntrack.memory_bytes')
 is "$budget" "$DEFAULT_BUDGET" "the flooder's budget is the node default, $DEFAULT_BUDGET entries"
 is "$((inserted - before))" "$FLOOD" "conntrack.inserted counts each of the $FLOOD new flows exactly once"
@@ -109,10 +114,6 @@ is "$evicted" "$((inserted - entries))" "conntrack.evicted = inserted - entries,
 cmp_num "$evicted" -ge "$((inserted - budget))" "... at least every flow beyond the budget"
 diag "memory of a $budget-entry map: $mem bytes ($((mem / budget)) per entry)"
 
-touch "$GO"
-wait "$await_pid" || true
-is "$(grep -v elapsed_ms "$E2E_TMP/await.out" | tr '\n' ' ')" "sent ok " \
-	"the victim's answer, held back until after the flood, passes its default-deny ingress"
 is "$(ct "$vid" '.conntrack.inserted, .conntrack.entries, .conntrack.evicted')" "1 1 0" \
 	"the victim: 1 entry added, 1 present, none evicted"
 is "$(ct "$vid" '.ingress.udp.packets, .ingress.policy_dropped.packets')" "1 0" \
