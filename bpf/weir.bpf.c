@@ -15,6 +15,7 @@
 #include "lib/packet.h"
 #include "lib/endpoint.h"
 #include "lib/policy.h"
+#include "lib/conntrack.h"
 #include "lib/events.h"
 #include "lib/scan.h"
 #include "lib/shape.h"
@@ -39,40 +40,16 @@ static __always_inline void weir_add(struct weir_pb *pb, __u64 packets, __u64 by
 	pb->bytes += bytes;
 }
 
-static __always_inline void weir_ct_key_of(struct weir_ct_key *k, __u32 ep_id, __u32 dir,
-					   const struct weir_pkt *p)
-{
-	k->ep_id = ep_id;
-	k->proto = p->proto;
-	k->family = p->family;
-	if (dir == WEIR_EGRESS) {
-		k->lport = p->sport;
-		k->rport = p->dport;
-		__builtin_memcpy(k->laddr, p->saddr, 16);
-		__builtin_memcpy(k->raddr, p->daddr, 16);
-	} else {
-		k->lport = p->dport;
-		k->rport = p->sport;
-		__builtin_memcpy(k->laddr, p->daddr, 16);
-		__builtin_memcpy(k->raddr, p->saddr, 16);
-	}
-}
-
 /* A peer opened a UDP flow to the endpoint: its replies may be sent with sendto(). */
-static __always_inline void weir_reply_open(__u32 ep_id, const struct weir_endpoint *cfg,
-					    const struct weir_ct_key *ct)
+static __always_inline void weir_ct_peer_open(void *map, const struct weir_endpoint *cfg,
+					      const struct weir_ct_key *ct,
+					      struct weir_dir_counters *cnt)
 {
-	struct weir_reply_key k = {};
-	struct weir_reply_val v = {};
+	struct weir_ct_key k;
 
-	k.ep_id = ep_id;
-	k.proto = ct->proto;
-	k.family = ct->family;
-	k.lport = ct->lport;
-	k.rport = ct->rport;
-	__builtin_memcpy(k.raddr, ct->raddr, 16);
-	v.gen = cfg->gen;
-	bpf_map_update_elem(&weir_ct_reply, &k, &v, BPF_ANY);
+	weir_ct_peer_of(&k, ct);
+	if (weir_ct_track(map, &k, cfg->gen, WEIR_INGRESS) > 0)
+		cnt->ct_inserted++;
 }
 
 /*
@@ -81,18 +58,20 @@ static __always_inline void weir_reply_open(__u32 ep_id, const struct weir_endpo
  * direction's policy, if it has one, and tracked when allowed.
  */
 static __always_inline int weir_skb_allowed(__u32 ep_id, const struct weir_endpoint *cfg, __u32 dir,
-					    const struct weir_pkt *p, __u32 pclass)
+					    const struct weir_pkt *p, __u32 pclass,
+					    struct weir_dir_counters *cnt)
 {
 	__u32 has_policy = dir == WEIR_EGRESS ? cfg->flags & WEIR_EP_POLICY_EGRESS
 					      : cfg->flags & WEIR_EP_POLICY_INGRESS;
 	struct weir_ct_key key = {};
-	struct weir_ct_val val = {};
 	struct weir_ct_val *ct;
+	void *map;
 
 	if (weir_is_icmp6_control(p))
 		return 1;
 	weir_ct_key_of(&key, ep_id, dir, p);
-	ct = bpf_map_lookup_elem(&weir_ct, &key);
+	map = weir_ct_map(ep_id);
+	ct = weir_ct_lookup(map, &key);
 	if (ct && ct->gen == cfg->gen)
 		return 1;
 	if (has_policy) {
@@ -102,11 +81,13 @@ static __always_inline int weir_skb_allowed(__u32 ep_id, const struct weir_endpo
 					p->have_ports))
 			return 0;
 	}
-	val.gen = cfg->gen;
-	val.origin = dir;
-	bpf_map_update_elem(&weir_ct, &key, &val, BPF_ANY);
+	/* no map (an attach in progress): the packet is judged, its replies will be too */
+	if (!map)
+		return 1;
+	if (weir_ct_track(map, &key, cfg->gen, dir) > 0)
+		cnt->ct_inserted++;
 	if (dir == WEIR_INGRESS && p->proto == IPPROTO_UDP && p->have_ports)
-		weir_reply_open(ep_id, cfg, &key);
+		weir_ct_peer_open(map, cfg, &key, cnt);
 	return 1;
 }
 
@@ -159,7 +140,7 @@ static __always_inline int weir_skb(struct __sk_buff *skb, __u32 dir)
 	}
 
 	if (cfg->flags & (WEIR_EP_POLICY_EGRESS | WEIR_EP_POLICY_INGRESS))
-		allowed = weir_skb_allowed(*ep, cfg, dir, &p, pclass);
+		allowed = weir_skb_allowed(*ep, cfg, dir, &p, pclass, cnt);
 	if (!allowed) {
 		int audit = cfg->flags & WEIR_EP_AUDIT;
 
@@ -259,13 +240,11 @@ static __always_inline int weir_iface_allows(__u32 ep, const struct weir_endpoin
 					     const struct weir_pkt *p, __u32 pclass)
 {
 	struct weir_ct_key key = {};
-	struct weir_ct_val *ct;
 
 	if ((cfg->flags & WEIR_EP_AUDIT) || !(cfg->flags & WEIR_EP_POLICY_INGRESS))
 		return 1;
 	weir_ct_key_of(&key, ep, WEIR_INGRESS, p);
-	ct = bpf_map_lookup_elem(&weir_ct, &key);
-	if (ct && ct->gen == cfg->gen)
+	if (weir_ct_tracked(ep, cfg->gen, &key))
 		return 1;
 	return weir_policy_allows(ep, WEIR_INGRESS, p->family, p->saddr, pclass, p->dport,
 				  p->have_ports);
@@ -386,41 +365,24 @@ static __always_inline int weir_sock_is_reply(__u32 ep_id, const struct weir_end
 					      const struct weir_sock_local *local)
 {
 	__u32 alen = family == WEIR_V4 ? 4 : 16;
+	struct weir_ct_key k = {};
 
-	if (local->have_addr) {
-		struct weir_ct_key k = {};
-		struct weir_ct_val *ct;
-
-		k.ep_id = ep_id;
-		k.proto = IPPROTO_UDP;
-		k.family = family;
-		k.lport = local->port;
-		k.rport = rport;
-		if (alen == 4) {
+	k.ep_id = ep_id;
+	k.proto = IPPROTO_UDP;
+	k.family = family;
+	k.kind = local->have_addr ? WEIR_CT_FLOW : WEIR_CT_PEER;
+	k.lport = local->port;
+	k.rport = rport;
+	if (alen == 4) {
+		if (local->have_addr)
 			__builtin_memcpy(k.laddr, local->addr, 4);
-			__builtin_memcpy(k.raddr, remote, 4);
-		} else {
-			__builtin_memcpy(k.laddr, local->addr, 16);
-			__builtin_memcpy(k.raddr, remote, 16);
-		}
-		ct = bpf_map_lookup_elem(&weir_ct, &k);
-		return ct && ct->gen == cfg->gen;
+		__builtin_memcpy(k.raddr, remote, 4);
 	} else {
-		struct weir_reply_key k = {};
-		struct weir_reply_val *v;
-
-		k.ep_id = ep_id;
-		k.proto = IPPROTO_UDP;
-		k.family = family;
-		k.lport = local->port;
-		k.rport = rport;
-		if (alen == 4)
-			__builtin_memcpy(k.raddr, remote, 4);
-		else
-			__builtin_memcpy(k.raddr, remote, 16);
-		v = bpf_map_lookup_elem(&weir_ct_reply, &k);
-		return v && v->gen == cfg->gen;
+		if (local->have_addr)
+			__builtin_memcpy(k.laddr, local->addr, 16);
+		__builtin_memcpy(k.raddr, remote, 16);
 	}
+	return weir_ct_tracked(ep_id, cfg->gen, &k);
 }
 
 /* local: the sending socket's side, NULL at connect() (a new flow by definition). */

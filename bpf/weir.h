@@ -10,15 +10,21 @@
 #include <linux/types.h>
 #include <linux/bpf.h> /* struct bpf_spin_lock */
 
-#define WEIR_ABI_VERSION 4
+#define WEIR_ABI_VERSION 5
 
-#define WEIR_MAX_ENDPOINTS     16384
-#define WEIR_MAX_CGROUPS       65536
-#define WEIR_MAX_POLICY_KEYS   1048576
-#define WEIR_MAX_CT_ENTRIES    262144
-#define WEIR_POLICY_MAX_RANGES 32
+#define WEIR_MAX_ENDPOINTS	16384
+#define WEIR_MAX_CGROUPS	65536
+#define WEIR_MAX_POLICY_KEYS	1048576
+/*
+ * Conntrack entries per endpoint (its own LRU, bpf/lib/conntrack.h): the default of the node
+ * config's ct_entries and the bounds of it and of conntrack.weir.io/entries.
+ */
+#define WEIR_CT_DEFAULT_ENTRIES 4096
+#define WEIR_CT_MIN_ENTRIES	64
+#define WEIR_CT_MAX_ENTRIES	262144
+#define WEIR_POLICY_MAX_RANGES	32
 /* How far up the cgroup tree a socket's cgroup is searched for its endpoint. */
-#define WEIR_MAX_CGROUP_DEPTH  16
+#define WEIR_MAX_CGROUP_DEPTH	16
 
 enum weir_dir {
 	WEIR_EGRESS = 0,
@@ -122,13 +128,25 @@ struct weir_policy_val {
 /*
  * Connection tracking, keyed by the local/remote view rather than src/dst so a packet and
  * its reply find the same entry from either direction. ICMP echo uses the identifier as both
- * ports.
+ * ports. Every endpoint has a conntrack map of its own (weir_ct[ep], bpf/lib/conntrack.h).
+ *
+ * kind WEIR_CT_PEER: the peers that opened a UDP flow to the endpoint, by the endpoint's port
+ * but without its address (laddr is zero). A sendmsg() on a socket bound to a wildcard address
+ * cannot know the source address the kernel will pick, so it cannot look the flow up; this
+ * tells it that the datagram answers one. Written by the ingress path with the flow's entry;
+ * the packet itself is then judged by the flow entry as every packet is.
  */
+enum weir_ct_kind {
+	WEIR_CT_FLOW = 0,
+	WEIR_CT_PEER = 1,
+};
+
 struct weir_ct_key {
 	__u32 ep_id;
 	__u8 proto; /* IPPROTO_* */
 	__u8 family;
-	__u16 pad;
+	__u8 kind; /* enum weir_ct_kind */
+	__u8 pad;
 	__u16 lport; /* host order */
 	__u16 rport;
 	__u8 laddr[16];
@@ -139,27 +157,6 @@ struct weir_ct_val {
 	__u32 gen;   /* weir_endpoint.gen when the flow was opened */
 	__u8 origin; /* enum weir_dir of the packet that opened the flow */
 	__u8 pad[3];
-};
-
-/*
- * The peers that opened a UDP flow to an endpoint, by the endpoint's port but without its
- * address (weir_ct_reply). A sendmsg() on a socket bound to a wildcard address cannot know
- * the source address the kernel will pick, so it cannot look the flow up in weir_ct; this
- * tells it that the datagram answers one. Written by the ingress path with the flow's
- * weir_ct entry; the packet itself is then judged by weir_ct as every packet is.
- */
-struct weir_reply_key {
-	__u32 ep_id;
-	__u8 proto; /* IPPROTO_UDP */
-	__u8 family;
-	__u16 lport; /* host order */
-	__u16 rport;
-	__u16 pad;
-	__u8 raddr[16];
-};
-
-struct weir_reply_val {
-	__u32 gen; /* weir_endpoint.gen when the peer opened the flow */
 };
 
 /*
@@ -192,8 +189,8 @@ struct weir_dir_counters {
 	struct weir_pb shaped_dropped; /* dropped by the rate limiter, past the burst */
 	__u64 ce_marked;	       /* ECN-capable packets the rate limiter marked CE */
 	__u64 cn_notified;	       /* egress: TCP told to slow down (congestion notification) */
-	__u64 rate_limit; /* bits per second, 0: not shaped; libweir fills it, never the kernel */
-	__u64 pad;
+	__u64 rate_limit;  /* bits per second, 0: not shaped; libweir fills it, never the kernel */
+	__u64 ct_inserted; /* conntrack entries this direction's packets added (flows, peers) */
 };
 
 struct weir_counters {

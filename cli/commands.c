@@ -117,6 +117,12 @@ static void print_tcp_text(const struct weir_ep_stats *s)
 		print_hist_text("connect latency", &s->tcp.connect_latency);
 		print_hist_text("smoothed RTT", &s->tcp.srtt);
 	}
+	if (s->has_ct)
+		printf("  conntrack: %" PRIu64 " of %" PRIu64 " entries (%" PRIu64
+		       " KiB), inserted=%" PRIu64 " evicted=%" PRIu64 "\n",
+		       (uint64_t)s->ct.entries, (uint64_t)s->ct.budget,
+		       (uint64_t)s->ct.memory / 1024, (uint64_t)s->ct.inserted,
+		       (uint64_t)s->ct.evicted);
 	if (s->ndrops) {
 		printf("  kernel drops:");
 		for (size_t i = 0; i < s->ndrops; i++) {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Policy, connection tracking and counters: the maps and their helpers. */
+/* Policy and counters: the maps and their helpers (conntrack: conntrack.h). */
 #ifndef WEIR_LIB_POLICY_H
 #define WEIR_LIB_POLICY_H
 
@@ -17,23 +17,6 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } weir_policy SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, WEIR_MAX_CT_ENTRIES);
-	__type(key, struct weir_ct_key);
-	__type(value, struct weir_ct_val);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} weir_ct SEC(".maps");
-
-/* What sendmsg() can see of a UDP flow a peer opened (struct weir_reply_key). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, WEIR_MAX_CT_ENTRIES);
-	__type(key, struct weir_reply_key);
-	__type(value, struct weir_reply_val);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} weir_ct_reply SEC(".maps");
 
 /* Per-CPU so counting never needs an atomic; user space sums the CPUs. */
 struct {

@@ -11,7 +11,7 @@ static const char domain[] = ".weir.io";
 
 static const char known_keys[] = WEIR_KEY_EGRESS
 	", " WEIR_KEY_INGRESS ", " WEIR_KEY_POLICY_MODE ", " WEIR_KEY_MONITOR ", " WEIR_KEY_SECURITY
-	", " WEIR_KEY_BURST ", " WEIR_KEY_PRIORITY " or " WEIR_KEY_TCP_CC;
+	", " WEIR_KEY_BURST ", " WEIR_KEY_PRIORITY ", " WEIR_KEY_TCP_CC " or " WEIR_KEY_CONNTRACK;
 
 /* Keys outside weir.io that weir honours (the CNI bandwidth plugin's, from Kubernetes). */
 static const char *const foreign_keys[] = {WEIR_KEY_EGRESS_BW, WEIR_KEY_INGRESS_BW};
@@ -204,6 +204,28 @@ int weir_annotations_resolve(const struct weir_kv *pod, size_t npod, const struc
 	return 0;
 }
 
+/* conntrack.weir.io: the endpoint's conntrack entries, a decimal number within the node's bounds.
+ */
+static int parse_ct_entries(const struct weir_config *cfg, const char *key, const char *value,
+			    uint32_t *out, struct weir_error *err)
+{
+	unsigned long long v = 0;
+	size_t i;
+	int r;
+
+	r = weir_check_text(key, value, strlen(value), 64, err);
+	if (r)
+		return r;
+	for (i = 0; value[i] >= '0' && value[i] <= '9' && v <= WEIR_CT_MAX_ENTRIES; i++)
+		v = v * 10 + (unsigned long long)(value[i] - '0');
+	if (!i || value[i] || v < WEIR_CT_MIN_ENTRIES || v > cfg->ct_max_entries)
+		return weir_error_key(err, -EINVAL, key,
+				      "%s: expected a number of entries from %u to %u",
+				      WEIR_Q(value), WEIR_CT_MIN_ENTRIES, cfg->ct_max_entries);
+	*out = (uint32_t)v;
+	return 0;
+}
+
 int weir_spec_parse(const struct weir_config *cfg, const struct weir_kv *kv, size_t n,
 		    struct weir_spec *spec, struct weir_error *err)
 {
@@ -217,6 +239,7 @@ int weir_spec_parse_for(const struct weir_config *cfg, const struct weir_kv *kv,
 
 	memset(spec, 0, sizeof(*spec));
 	spec->audit = cfg->default_audit;
+	spec->ct_entries = cfg->ct_entries;
 	for (size_t i = 0; i < n; i++) {
 		const char *key = kv[i].key, *value = kv[i].value;
 
@@ -259,6 +282,8 @@ int weir_spec_parse_for(const struct weir_config *cfg, const struct weir_kv *kv,
 			}
 		} else if (!strcmp(key, WEIR_KEY_SECURITY)) {
 			r = weir_guards_parse(key, value, &spec->guards, err);
+		} else if (!strcmp(key, WEIR_KEY_CONNTRACK)) {
+			r = parse_ct_entries(cfg, key, value, &spec->ct_entries, err);
 		} else if (weir_shaping_key(key)) {
 			r = weir_shaping_parse(&spec->shaping, key, value, cfg->tcp_cc_list, err);
 		} else {

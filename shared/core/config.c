@@ -18,6 +18,8 @@ void weir_config_defaults(struct weir_config *cfg)
 	cfg->hook_timeout_s = WEIR_DEFAULT_HOOK_TIMEOUT_S;
 	cfg->limits.max_value_bytes = WEIR_DEFAULT_MAX_VALUE_BYTES;
 	cfg->limits.max_rules = WEIR_DEFAULT_MAX_RULES;
+	cfg->ct_entries = WEIR_CT_DEFAULT_ENTRIES;
+	cfg->ct_max_entries = WEIR_CT_DEFAULT_MAX_ENTRIES;
 	for (size_t i = 0; weir_default_endpoint_cgroups[i]; i++)
 		snprintf(cfg->endpoint_cgroups[cfg->n_endpoint_cgroups++],
 			 sizeof(cfg->endpoint_cgroups[0]), "%s", weir_default_endpoint_cgroups[i]);
@@ -322,6 +324,12 @@ static int config_key(struct weir_config *cfg, const char *path, const char *key
 	} else if (!strcmp(key, "max_rules")) {
 		r = get_uint(path, key, v, 1, 1 << 18, &u, err);
 		cfg->limits.max_rules = (size_t)u;
+	} else if (!strcmp(key, "conntrack_entries")) {
+		r = get_uint(path, key, v, WEIR_CT_MIN_ENTRIES, WEIR_CT_MAX_ENTRIES, &u, err);
+		cfg->ct_entries = (uint32_t)u;
+	} else if (!strcmp(key, "conntrack_max_entries")) {
+		r = get_uint(path, key, v, WEIR_CT_MIN_ENTRIES, WEIR_CT_MAX_ENTRIES, &u, err);
+		cfg->ct_max_entries = (uint32_t)u;
 	} else if (!strcmp(key, "log_level")) {
 		if (!json_object_is_type(v, json_type_string) ||
 		    weir_log_parse_level(json_object_get_string(v), &cfg->log_level))
@@ -358,7 +366,8 @@ static int config_key(struct weir_config *cfg, const char *path, const char *key
 			err, -EINVAL,
 			"%s: unknown key %s: expected state_dir, bpffs, "
 			"fail_open, default_policy_mode, stopped_retention_seconds, "
-			"hook_timeout_seconds, max_annotation_bytes, max_rules, log_level, "
+			"hook_timeout_seconds, max_annotation_bytes, max_rules, conntrack_entries, "
+			"conntrack_max_entries, log_level, "
 			"endpoint_cgroups, security, egress, ingress, loosen_namespaces, "
 			"protected_paths, lsm, lsm_fallback, escape_hook or tc_attach",
 			path, WEIR_Q(key));

@@ -56,6 +56,19 @@ int weir_ep_stats_read(struct weir_ctx *ctx, uint32_t ep, const struct weir_drop
 int weir_ep_stats_zero(struct weir_ctx *ctx, uint32_t ep);
 void weir_ep_drops_clear(struct weir_ctx *ctx, uint32_t ep);
 
+/*
+ * Per-endpoint conntrack maps (shared/node/ct.c): weir_ct[ep] holds the endpoint's LRU of
+ * `entries` entries, pinned as <pin_dir>/weir_ct_<ep> (pin_dir NULL: not pinned, found by id).
+ * remove is idempotent; open returns an fd of the endpoint's map; sweep removes slots and pins
+ * of ids nobody holds and returns how many.
+ */
+int weir_ct_create(int outer, const char *pin_dir, uint32_t ep, uint32_t entries,
+		   struct weir_error *err);
+void weir_ct_remove(int outer, const char *pin_dir, uint32_t ep);
+int weir_ct_open(int outer, const char *pin_dir, uint32_t ep);
+int weir_ct_usage(int outer, const char *pin_dir, uint32_t ep, struct weir_ct_usage *out);
+unsigned int weir_ct_sweep(int outer, const char *pin_dir, const bool *held);
+
 /* Security guards of an endpoint (shared/guardreg.c), for the registry. */
 struct weir_spec;
 /* Why BPF-LSM is not used here (into buf), or NULL when it is. */

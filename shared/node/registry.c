@@ -7,6 +7,7 @@
  *   - the policy keys it wrote, <state_dir>/keys/<ep> (raw struct weir_policy_key);
  *   - its map entries: weir_cgroups[cgroup id], weir_endpoints[ep], weir_netns[netns inode],
  *     its policy keys, and its rows of the counter maps;
+ *   - its conntrack map: weir_ct[ep] and its pin <bpffs>/weir/maps/weir_ct_<ep> (ct.c);
  *   - one pinned link per program in <bpffs>/weir/endpoints/<ep>/;
  *   - its place in weir_ifaces[ifindex] of its host-side veth, when it has one; the interface's
  *     attachment (a tcx link pinned at <bpffs>/weir/ifaces/<ifindex>, or weir's clsact
@@ -425,6 +426,7 @@ static void teardown(struct weir_ctx *ctx, const struct weir_record *rec,
 		pr_warn("%s: endpoint %u: policy keys unreadable (%s): left to weir gc", rec->id,
 			ep, strerror(-r));
 	}
+	weir_ct_remove(ctx->dp.map[WEIR_MAP_CT], ctx->paths.maps, ep);
 	weir_ep_stats_zero(ctx, ep);
 	weir_ep_drops_clear(ctx, ep);
 	weir_guards_teardown(ctx, ep);
@@ -645,6 +647,10 @@ static int apply(struct weir_ctx *ctx, const struct attach_plan *p, const struct
 		    (spec->monitor != WEIR_MON_OFF ? WEIR_EP_MON_TCP : 0) |
 		    (spec->monitor == WEIR_MON_FLOWS ? WEIR_EP_MON_FLOWS : 0);
 	weir_shaping_fill(&spec->shaping, &epv);
+	/* its own conntrack map: no other endpoint's flows can evict its entries */
+	r = weir_ct_create(ctx->dp.map[WEIR_MAP_CT], ctx->paths.maps, ep, spec->ct_entries, err);
+	if (r)
+		return r;
 	if (bpf_map_update_elem(ctx->dp.map[WEIR_MAP_ENDPOINTS], &ep, &epv, BPF_ANY))
 		return weir_error_set(err, -errno, "cannot write endpoint %u: %s", ep,
 				      strerror(errno));
@@ -1220,7 +1226,8 @@ int weir_registry_sweep(struct weir_ctx *ctx, unsigned int *deleted, struct weir
 	r = weir_registry_held(ctx, held);
 	if (!r)
 		r = sweep_collect(ctx, held, &s);
-	if (!r && (s.npk || s.ncg)) {
+	/* conntrack maps are swept under the lock in any case: a walk of slots and pins */
+	if (!r) {
 		lock = weir_registry_lock(ctx, err);
 		if (lock < 0)
 			r = lock;
@@ -1239,6 +1246,8 @@ int weir_registry_sweep(struct weir_ctx *ctx, unsigned int *deleted, struct weir
 		    !bpf_map_delete_elem(ctx->dp.map[WEIR_MAP_CGROUPS], &s.cg[i]))
 			(*deleted)++;
 	}
+	if (!r && lock >= 0)
+		*deleted += weir_ct_sweep(ctx->dp.map[WEIR_MAP_CT], ctx->paths.maps, held);
 	/* guard entries (sysctl allow-lists, protected inodes, scan probes) of free ids */
 	if (!r && lock >= 0)
 		*deleted += weir_guards_sweep(ctx, held);

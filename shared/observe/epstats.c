@@ -140,6 +140,17 @@ int weir_ep_stats_read(struct weir_ctx *ctx, uint32_t ep, const struct weir_drop
 	if (!percpu_sum(ctx->dp.map[WEIR_MAP_GUARD_COUNTERS], ep, &out->guards,
 			sizeof(out->guards)))
 		out->has_guards = true;
+	/*
+	 * The datapath never deletes an entry: what left the map was evicted. The map is read
+	 * after the counters, so a flow added in between makes evicted low, never high.
+	 */
+	if (!weir_ct_usage(ctx->dp.map[WEIR_MAP_CT], ctx->paths.maps, ep, &out->ct)) {
+		out->ct.inserted =
+			out->c.dir[WEIR_EGRESS].ct_inserted + out->c.dir[WEIR_INGRESS].ct_inserted;
+		out->ct.evicted =
+			out->ct.inserted > out->ct.entries ? out->ct.inserted - out->ct.entries : 0;
+		out->has_ct = true;
+	}
 	if (!drops) {
 		if (weir_drops_read(ctx, &own))
 			return 0;

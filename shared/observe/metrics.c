@@ -186,6 +186,13 @@ static void emit_tcp(struct render *r, const struct family *fam, const struct we
 			   weir_counter_at(&ep->s, &fam->desc[i]));
 }
 
+/* Rows of weir_ct_desc: one family each. */
+static void emit_ct(struct render *r, const struct family *fam, const struct weir_ep_view *ep)
+{
+	if (ep->s.has_ct)
+		sample_u64(r, fam, ep, NULL, NULL, NULL, NULL, weir_counter_at(&ep->s, fam->desc));
+}
+
 static void emit_kernel_drops(struct render *r, const struct family *fam,
 			      const struct weir_ep_view *ep)
 {
@@ -295,6 +302,9 @@ static void build_families(void)
 		   "The container's rate limit (kubernetes.io/egress-bandwidth, "
 		   "kubernetes.io/ingress-bandwidth), 0 when it has none.");
 	add_table(emit_tcp, weir_tcp_desc, weir_tcp_ndesc);
+	for (size_t i = 0; i < weir_ct_ndesc; i++)
+		add_family(weir_ct_desc[i].label_value ? "gauge" : "counter", emit_ct,
+			   &weir_ct_desc[i], 1, 0, NULL, NULL);
 	add_family("counter", emit_kernel_drops, NULL, 0, 0, "weir_kernel_drops_total",
 		   "Packets of the container the kernel dropped, by the kernel's drop reason.");
 	add_family("counter", emit_guards, NULL, 0, 0, "weir_guard_events_total",

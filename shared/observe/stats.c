@@ -71,6 +71,22 @@ const struct weir_counter_desc weir_tcp_desc[] = {
 };
 const size_t weir_tcp_ndesc = WEIR_ARRAY_SIZE(weir_tcp_desc);
 
+const struct weir_counter_desc weir_ct_desc[] = {
+	{"budget", NULL, EPS(ct.budget), "weir_conntrack_budget_entries", NULL, "gauge",
+	 "Conntrack entries the container's own conntrack map holds at most "
+	 "(conntrack.weir.io, node conntrack_entries)."},
+	{"entries", NULL, EPS(ct.entries), "weir_conntrack_entries", NULL, "gauge",
+	 "Conntrack entries in the container's map now."},
+	{"inserted", NULL, EPS(ct.inserted), "weir_conntrack_inserted_total", NULL, NULL,
+	 "Conntrack entries the container's packets added (flows, and UDP peers for replies)."},
+	{"evicted", NULL, EPS(ct.evicted), "weir_conntrack_evictions_total", NULL, NULL,
+	 "Conntrack entries of the container evicted to make room for its newer ones (never "
+	 "another container's)."},
+	{"memory_bytes", NULL, EPS(ct.memory), "weir_conntrack_memory_bytes", NULL, "gauge",
+	 "Kernel memory of the container's conntrack map, preallocated."},
+};
+const size_t weir_ct_ndesc = WEIR_ARRAY_SIZE(weir_ct_desc);
+
 static __u64 *counter_ptr(void *base, const struct weir_counter_desc *d)
 {
 	return (__u64 *)((char *)base + d->off);
@@ -184,6 +200,13 @@ struct json_object *weir_ep_stats_to_json(const struct weir_ep_stats *s)
 		json_object_object_add(t, "connect_latency_us", hist_json(&s->tcp.connect_latency));
 		json_object_object_add(t, "srtt_us", hist_json(&s->tcp.srtt));
 		json_object_object_add(o, "tcp", t);
+	}
+	if (s->has_ct) {
+		struct json_object *t = json_object_new_object();
+
+		for (size_t i = 0; i < weir_ct_ndesc; i++)
+			put_counter(t, &weir_ct_desc[i], weir_counter_at(s, &weir_ct_desc[i]));
+		json_object_object_add(o, "conntrack", t);
 	}
 	for (size_t i = 0; i < s->ndrops; i++) {
 		char buf[32];
@@ -366,6 +389,16 @@ int weir_ep_stats_from_json(struct json_object *o, struct weir_ep_stats *s, stru
 			r = read_hist(&rd, t, "connect_latency_us", &s->tcp.connect_latency);
 		if (!r)
 			r = read_hist(&rd, t, "srtt_us", &s->tcp.srtt);
+		rd.path[0] = '\0';
+	}
+	if (!r)
+		r = read_obj(&rd, o, "conntrack", &t);
+	if (!r && t) {
+		s->has_ct = true;
+		snprintf(rd.path, sizeof(rd.path), "conntrack.");
+		for (size_t i = 0; i < weir_ct_ndesc && !r; i++)
+			r = read_counter(&rd, t, &weir_ct_desc[i],
+					 counter_ptr(s, &weir_ct_desc[i]));
 		rd.path[0] = '\0';
 	}
 	if (!r)

@@ -280,16 +280,20 @@ struct ct_count {
 static int ct_scan(struct weir_ctx *ctx, const struct weir_trace_ep *te,
 		   const struct weir_trace_query *q, uint32_t pclass, struct ct_count *out)
 {
-	int fd = ctx->dp.map[WEIR_MAP_CT];
+	_cleanup_close_ int fd = weir_ct_open(ctx->dp.map[WEIR_MAP_CT], ctx->paths.maps, te->ep);
 	struct weir_ct_key key, next;
 	struct weir_ct_val val;
 	void *prev = NULL;
 
 	memset(out, 0, sizeof(*out));
+	if (fd == -ENOENT)
+		return 0; /* no conntrack map: nothing tracked */
+	if (fd < 0)
+		return fd;
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		key = next;
 		prev = &key;
-		if (key.ep_id != te->ep || key.family != q->family ||
+		if (key.ep_id != te->ep || key.kind != WEIR_CT_FLOW || key.family != q->family ||
 		    weir_pclass_of(key.proto) != pclass ||
 		    memcmp(key.raddr, q->addr, q->family == WEIR_V4 ? 4 : 16))
 			continue;

@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
@@ -32,6 +33,7 @@
 #include "annot.h"
 #include "cgroup.h"
 #include "config.h"
+#include "ctx.h"
 #include "iface.h"
 #include "policy.h"
 #include "util.h"
@@ -148,10 +150,9 @@ static int ingress(const struct pkt *p)
 	return run(skel->progs.weir_ingress, p, true, 0);
 }
 
-static struct weir_counters counters(void)
+static struct weir_counters counters_of(uint32_t ep)
 {
 	struct weir_counters *per = calloc((size_t)ncpu, sizeof(*per)), sum = {};
-	uint32_t ep = EP;
 
 	assert_non_null(per);
 	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.weir_counters), &ep, per), 0);
@@ -162,8 +163,17 @@ static struct weir_counters counters(void)
 	return sum;
 }
 
-/* Register the test's cgroup as endpoint EP with the given annotations. */
-static void setup_endpoint(const char *egress_rules, const char *ingress_rules, bool audit)
+static struct weir_counters counters(void)
+{
+	return counters_of(EP);
+}
+
+/*
+ * Register endpoint ep with the given annotations and a conntrack map of ct_entries, and make
+ * it the test's cgroup's.
+ */
+static void setup_ep(uint32_t ep, const char *egress_rules, const char *ingress_rules, bool audit,
+		     uint32_t ct_entries)
 {
 	struct weir_kv kv[3];
 	size_t n = 0;
@@ -171,29 +181,21 @@ static void setup_endpoint(const char *egress_rules, const char *ingress_rules, 
 	struct weir_compiled comp;
 	struct weir_error err = {};
 	struct weir_endpoint epv = {};
-	uint32_t ep = EP;
 	struct weir_counters *zero = calloc((size_t)ncpu, sizeof(*zero));
 	int mfd = bpf_map__fd(skel->maps.weir_policy);
 	struct weir_policy_key k = {}, next;
 
-	/* a clean slate: no policy keys, no tracked flows */
-	while (!bpf_map_get_next_key(mfd, NULL, &next))
-		bpf_map_delete_elem(mfd, &next);
-	(void)k;
+	/* a clean slate: none of its policy keys, no tracked flows */
+	while (!bpf_map_get_next_key(mfd, k.prefixlen ? &k : NULL, &next)) {
+		if (next.ep_id == ep && !bpf_map_delete_elem(mfd, &next))
+			continue; /* the walk starts again from the top */
+		k = next;
+	}
+	/* a fresh conntrack map, as an attach makes */
 	mfd = bpf_map__fd(skel->maps.weir_ct);
-	{
-		struct weir_ct_key ck;
-
-		while (!bpf_map_get_next_key(mfd, NULL, &ck))
-			bpf_map_delete_elem(mfd, &ck);
-	}
-	mfd = bpf_map__fd(skel->maps.weir_ct_reply);
-	{
-		struct weir_reply_key rk;
-
-		while (!bpf_map_get_next_key(mfd, NULL, &rk))
-			bpf_map_delete_elem(mfd, &rk);
-	}
+	weir_ct_remove(mfd, NULL, ep);
+	if (weir_ct_create(mfd, NULL, ep, ct_entries, &err))
+		fail_msg("%s", err.msg);
 
 	if (egress_rules)
 		kv[n++] = (struct weir_kv){"egress.weir.io", egress_rules};
@@ -204,7 +206,7 @@ static void setup_endpoint(const char *egress_rules, const char *ingress_rules, 
 	    weir_policy_compile(&spec.policy, &comp, &err))
 		fail_msg("%s", err.msg);
 	for (size_t i = 0; i < comp.n; i++) {
-		comp.entries[i].key.ep_id = EP;
+		comp.entries[i].key.ep_id = ep;
 		assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.weir_policy),
 						     &comp.entries[i].key, &comp.entries[i].val,
 						     BPF_ANY),
@@ -230,6 +232,20 @@ static void setup_endpoint(const char *egress_rules, const char *ingress_rules, 
 	free(zero);
 	weir_compiled_free(&comp);
 	weir_spec_free(&spec);
+}
+
+/* Register the test's cgroup as endpoint EP with the given annotations. */
+static void setup_endpoint(const char *egress_rules, const char *ingress_rules, bool audit)
+{
+	setup_ep(EP, egress_rules, ingress_rules, audit, WEIR_CT_DEFAULT_ENTRIES);
+}
+
+/* Packets from now on are endpoint ep's. */
+static void become(uint32_t ep)
+{
+	assert_int_equal(
+		bpf_map_update_elem(bpf_map__fd(skel->maps.weir_cgroups), &my_cgid, &ep, BPF_ANY),
+		0);
 }
 
 static void test_egress_policy(void **state)
@@ -790,6 +806,111 @@ static void test_udp_replies_audit(void **state)
 	assert_int_equal(c.dir[WEIR_EGRESS].denied_connects, 0);
 }
 
+/* ---- conntrack budgets ---------------------------------------------------------------- */
+
+#define EP2    8
+#define BUDGET 64
+#define FLOOD  5000
+
+struct ct_flood {
+	int victim_reply;   /* the victim's reply after the flood: 1 passed */
+	int flooder_reply;  /* the flooder's own first flow's reply after the flood */
+	uint64_t inserted;  /* the flooder's inserts, counted by the datapath */
+	uint64_t victim_in; /* the victim's inserts */
+};
+
+/*
+ * A victim (EP2) opens a TCP flow in a default-deny setup, a flooder (EP) then opens FLOOD UDP
+ * flows of two packets each, then the victim's SYN-ACK comes again: it needs the victim's
+ * entry. The kernel's LRU gives entries that were used again a second chance, so the flood's
+ * flows are used twice, as flows with an answer are.
+ */
+static struct ct_flood ct_flood_run(bool shared_map)
+{
+	struct pkt syn = make_pkt("10.1.0.3", "10.2.0.9", IPPROTO_TCP, 40000, 443, 0);
+	struct pkt synack = make_pkt("10.2.0.9", "10.1.0.3", IPPROTO_TCP, 443, 40000, 0);
+	struct pkt first = make_pkt("10.1.0.2", "10.2.0.7", IPPROTO_UDP, 1000, 7, 8);
+	struct pkt first_reply = make_pkt("10.2.0.7", "10.1.0.2", IPPROTO_UDP, 7, 1000, 8);
+	struct ct_flood out = {};
+	int ct = bpf_map__fd(skel->maps.weir_ct);
+
+	setup_ep(EP2, "allow 10.2.0.0/16 tcp/443", "allow 10.3.0.0/16 tcp/8080", false, BUDGET);
+	setup_ep(EP, "allow any udp", "allow 10.3.0.0/16 tcp/8080", false, BUDGET);
+	if (shared_map) {
+		/* what one node-wide map did: both endpoints' entries in one LRU */
+		int fd = weir_ct_open(ct, NULL, EP);
+
+		assert_true(fd >= 0);
+		assert_int_equal(bpf_map_update_elem(ct, &(uint32_t){EP2}, &fd, BPF_ANY), 0);
+		close(fd);
+	}
+	become(EP2);
+	assert_int_equal(ingress(&synack), 0); /* unsolicited */
+	assert_int_equal(egress(&syn), 1);
+	assert_int_equal(ingress(&synack), 1);
+
+	become(EP);
+	assert_int_equal(egress(&first), 1);
+	assert_int_equal(ingress(&first_reply), 1);
+	for (uint32_t i = 0; i < FLOOD; i++) {
+		struct pkt p = make_pkt("10.1.0.2", i & 1 ? "10.2.0.8" : "10.4.0.8", IPPROTO_UDP,
+					(uint16_t)(2000 + i / 40000), (uint16_t)(1 + i % 40000), 8);
+
+		/* twice: a flow seen again is one the LRU keeps over flows seen once */
+		assert_int_equal(egress(&p), 1);
+		assert_int_equal(egress(&p), 1);
+	}
+	out.flooder_reply = ingress(&first_reply);
+	out.inserted = counters_of(EP).dir[WEIR_EGRESS].ct_inserted;
+
+	become(EP2);
+	out.victim_reply = ingress(&synack);
+	out.victim_in = counters_of(EP2).dir[WEIR_EGRESS].ct_inserted;
+	become(EP);
+	return out;
+}
+
+/* A flooding endpoint evicts its own entries, never another endpoint's. */
+static void test_ct_budget_isolates(void **state)
+{
+	struct ct_flood f;
+	struct weir_ct_usage u, v;
+	int ct = bpf_map__fd(skel->maps.weir_ct);
+
+	(void)state;
+	f = ct_flood_run(false);
+	assert_int_equal(f.victim_reply, 1);
+	assert_int_equal(f.flooder_reply, 0); /* its own first flow went to make room */
+	/* every flow the flooder opened was added once: the first, then the flood */
+	assert_int_equal(f.inserted, 1 + FLOOD);
+	assert_int_equal(f.victim_in, 1);
+	assert_int_equal(weir_ct_usage(ct, NULL, EP, &u), 0);
+	assert_int_equal(u.budget, BUDGET);
+	assert_true(u.entries <= BUDGET);
+	assert_true(u.entries > 0);
+	assert_int_equal(weir_ct_usage(ct, NULL, EP2, &v), 0);
+	assert_int_equal(v.entries, 1);
+	assert_true(u.memory > 0);
+	print_message("flooder: %" PRIu64 " inserted, %" PRIu64 " left, %" PRIu64
+		      " evicted; victim: %" PRIu64 " entry; %" PRIu64 " bytes per %u-entry map\n",
+		      f.inserted, (uint64_t)u.entries, f.inserted - u.entries, (uint64_t)v.entries,
+		      (uint64_t)u.memory, BUDGET);
+}
+
+/* The same run with one map for both, as the node-wide LRU was: the victim's reply is lost. */
+static void test_ct_shared_map_would_evict(void **state)
+{
+	struct ct_flood f;
+
+	(void)state;
+	f = ct_flood_run(true);
+	assert_int_equal(f.flooder_reply, 0);
+	assert_int_equal(f.victim_reply, 0);
+	/* leave EP2 as no other test expects it: its own map again */
+	setup_ep(EP2, "allow any", NULL, false, BUDGET);
+	become(EP);
+}
+
 /*
  * Random ingress and egress policies, random datagrams in and replies out, against a model:
  * a send passes when the egress policy allows it or when it answers a flow the peer opened
@@ -1021,6 +1142,8 @@ int main(void)
 		cmocka_unit_test(test_udp_replies_need_allowed_ingress),
 		cmocka_unit_test(test_udp_replies_audit),
 		cmocka_unit_test(test_random_replies_in_kernel),
+		cmocka_unit_test(test_ct_budget_isolates),
+		cmocka_unit_test(test_ct_shared_map_would_evict),
 		cmocka_unit_test(test_unregistered_and_malformed),
 		cmocka_unit_test(test_iface_ingress),
 		cmocka_unit_test(test_random_policies_in_kernel),

@@ -90,6 +90,8 @@ static void assert_defaults(void)
 	assert_int_equal(cfg.stopped_retention_s, 3600);
 	assert_int_equal(cfg.limits.max_value_bytes, 65536);
 	assert_int_equal(cfg.limits.max_rules, 16384);
+	assert_int_equal(cfg.ct_entries, 4096);
+	assert_int_equal(cfg.ct_max_entries, 65536);
 	assert_false(cfg.log_level_set);
 }
 
@@ -257,6 +259,8 @@ static void test_bounds(void **state)
 		{"stopped_retention_seconds", 0, 365LL * 86400},
 		{"max_annotation_bytes", 64, 1 << 20},
 		{"max_rules", 1, 1 << 18},
+		{"conntrack_entries", 64, 262144},
+		{"conntrack_max_entries", 64, 262144},
 	};
 	char text[128], want[256];
 
@@ -273,8 +277,12 @@ static void test_bounds(void **state)
 				got = cfg.stopped_retention_s;
 			else if (i == 1)
 				got = cfg.limits.max_value_bytes;
-			else
+			else if (i == 2)
 				got = cfg.limits.max_rules;
+			else if (i == 3)
+				got = cfg.ct_entries;
+			else
+				got = cfg.ct_max_entries;
 			assert_int_equal(got, ok[j]);
 		}
 		for (size_t j = 0; j < sizeof(bad) / sizeof(bad[0]); j++) {
@@ -311,6 +319,7 @@ static void test_unknown_keys(void **state)
 		"{\"x\": 1}", -EINVAL,
 		"expected state_dir, bpffs, fail_open, default_policy_mode, "
 		"stopped_retention_seconds, hook_timeout_seconds, max_annotation_bytes, max_rules, "
+		"conntrack_entries, conntrack_max_entries, "
 		"log_level, endpoint_cgroups, security, egress, ingress, loosen_namespaces, "
 		"protected_paths, lsm, lsm_fallback, escape_hook or tc_attach");
 }

@@ -167,7 +167,8 @@ static void test_key_as_data(void **state)
 	assert_string_equal(
 		err.msg, "nope.weir.io: unknown annotation: expected egress.weir.io, "
 			 "ingress.weir.io, policy-mode.weir.io, monitor.weir.io, security.weir.io, "
-			 "bandwidth-burst.weir.io, priority.weir.io or tcp-congestion.weir.io");
+			 "bandwidth-burst.weir.io, priority.weir.io, tcp-congestion.weir.io or "
+			 "conntrack.weir.io");
 }
 
 static void test_one_line(void **state)
@@ -201,7 +202,7 @@ static void test_one_line(void **state)
 			    "\"ev\\x1bil\\n\\xff.weir.io\": unknown annotation: "
 			    "expected egress.weir.io, ingress.weir.io, policy-mode.weir.io, "
 			    "monitor.weir.io, security.weir.io, bandwidth-burst.weir.io, "
-			    "priority.weir.io or tcp-congestion.weir.io");
+			    "priority.weir.io, tcp-congestion.weir.io or conntrack.weir.io");
 	m = check("monitor.weir.io", "fl\xe2\x80\xa8ows", &err);
 	assert_non_null(m);
 	assert_string_equal(m, "monitor.weir.io: unknown value \"fl\\u2028ows\": expected "

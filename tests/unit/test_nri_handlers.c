@@ -228,7 +228,7 @@ static void test_refusals(void **state)
 	assert_string_equal(E.msg, "weir: pod ns/n: nope.weir.io/pod: unknown annotation: "
 				   "expected egress.weir.io, ingress.weir.io, policy-mode.weir.io, "
 				   "monitor.weir.io, security.weir.io, bandwidth-burst.weir.io, "
-				   "priority.weir.io or tcp-congestion.weir.io");
+				   "priority.weir.io, tcp-congestion.weir.io or conntrack.weir.io");
 
 	/* names the runtime passes are quoted where they could break the one line */
 	assert_int_equal(run_pod(pod("p5", "n\ns", "w\xffz", KV("monitor.weir.io=all"))), -EINVAL);

@@ -69,6 +69,46 @@ static void test_valid(void **state)
 	assert_null(check("io.kubernetes.pod.name", "not weir's"));
 }
 
+/* conntrack.weir.io: a number of entries within the node's bounds, nothing else. */
+static void test_conntrack_entries(void **state)
+{
+	static const char *const bad[] = {"63",	  "65537", "",	  " 100",  "100 ",
+					  "+100", "-1",	   "1e3", "0x100", "99999999999999999999"};
+	struct weir_kv kv = {"conntrack.weir.io", "64"};
+	struct weir_error err = {};
+	struct weir_config c = cfg;
+	struct weir_spec spec;
+
+	(void)state;
+	assert_int_equal(weir_spec_parse(&cfg, NULL, 0, &spec, &err), 0);
+	assert_int_equal(spec.ct_entries, WEIR_CT_DEFAULT_ENTRIES);
+	weir_spec_free(&spec);
+	assert_int_equal(weir_spec_parse(&cfg, &kv, 1, &spec, &err), 0);
+	assert_int_equal(spec.ct_entries, 64);
+	weir_spec_free(&spec);
+	kv.value = "65536";
+	assert_int_equal(weir_spec_parse(&cfg, &kv, 1, &spec, &err), 0);
+	assert_int_equal(spec.ct_entries, 65536);
+	weir_spec_free(&spec);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char want[160];
+
+		snprintf(want, sizeof(want),
+			 "conntrack.weir.io: \"%s\": expected a number of entries from 64 to 65536",
+			 bad[i]);
+		expect_error("conntrack.weir.io", bad[i], want);
+	}
+	/* the node's bound, and its default */
+	c.ct_max_entries = 1000;
+	c.ct_entries = 500;
+	kv.value = "1001";
+	assert_int_not_equal(weir_spec_parse(&c, &kv, 1, &spec, &err), 0);
+	assert_non_null(strstr(err.msg, "from 64 to 1000"));
+	assert_int_equal(weir_spec_parse(&c, NULL, 0, &spec, &err), 0);
+	assert_int_equal(spec.ct_entries, 500);
+	weir_spec_free(&spec);
+}
+
 static void test_errors(void **state)
 {
 	char *big, *many;
@@ -104,7 +144,8 @@ static void test_errors(void **state)
 	expect_error("frobnicate.weir.io", "x",
 		     "frobnicate.weir.io: unknown annotation: expected egress.weir.io, "
 		     "ingress.weir.io, policy-mode.weir.io, monitor.weir.io, security.weir.io, "
-		     "bandwidth-burst.weir.io, priority.weir.io or tcp-congestion.weir.io");
+		     "bandwidth-burst.weir.io, priority.weir.io, tcp-congestion.weir.io or "
+		     "conntrack.weir.io");
 	expect_error("monitor.weir.io", "everything",
 		     "monitor.weir.io: unknown value \"everything\": expected \"counters\", "
 		     "\"flows\" or \"off\"");
@@ -387,6 +428,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_conntrack_entries),
 		cmocka_unit_test(test_resolve),
 		cmocka_unit_test(test_semantics),
 		cmocka_unit_test(test_random_against_reference),

@@ -16,6 +16,7 @@
 #define WEIR_KEY_INGRESS     "ingress.weir.io"
 #define WEIR_KEY_POLICY_MODE "policy-mode.weir.io"
 #define WEIR_KEY_MONITOR     "monitor.weir.io"
+#define WEIR_KEY_CONNTRACK   "conntrack.weir.io"
 /* WEIR_KEY_SECURITY: shared/guard.h */
 
 enum weir_monitor {
@@ -34,6 +35,7 @@ struct weir_spec {
 	struct weir_guards guards;   /* security.weir.io, the node baseline merged in */
 	struct weir_policy base;     /* the node baseline's rules: traffic needs both to allow */
 	struct weir_shaping shaping; /* bandwidth, burst, priority class, congestion control */
+	uint32_t ct_entries;	     /* conntrack entries (conntrack.weir.io, node default) */
 };
 
 /* kv: resolved annotations (plain "<name>.weir.io" keys; other keys are ignored). */

@@ -19,6 +19,8 @@
 #define WEIR_MAX_CONFIG_PATH	    200
 /* weir-hook's bound on reading its inputs (hook_timeout_seconds) */
 #define WEIR_DEFAULT_HOOK_TIMEOUT_S 10
+/* the most conntrack entries conntrack.weir.io may ask for (conntrack_max_entries) */
+#define WEIR_CT_DEFAULT_MAX_ENTRIES 65536
 
 /* How weir uses BPF-LSM (node config "lsm"). */
 enum weir_lsm_use {
@@ -37,6 +39,9 @@ struct weir_config {
 	uint64_t stopped_retention_s;
 	uint64_t hook_timeout_s;
 	struct weir_policy_limits limits;
+	/* conntrack entries per endpoint: the default, and the most conntrack.weir.io may ask */
+	uint32_t ct_entries;
+	uint32_t ct_max_entries;
 	bool log_level_set;
 	enum weir_log_level log_level;
 	/* the node's TCP congestion controls, which tcp-congestion.weir.io may name */

@@ -25,6 +25,15 @@ struct weir_ctx;
 
 #define WEIR_MAX_EP_DROPS 128
 
+/* An endpoint's conntrack map (bpf/lib/conntrack.h). */
+struct weir_ct_usage {
+	uint64_t budget;   /* entries the map holds at most */
+	uint64_t entries;  /* entries in it now */
+	uint64_t inserted; /* entries ever added: the sum of the directions' ct_inserted */
+	uint64_t evicted;  /* entries the LRU evicted to make room: inserted - entries */
+	uint64_t memory;   /* bytes, the kernel's figure */
+};
+
 /* Statistics of one endpoint, summed over CPUs. */
 struct weir_ep_stats {
 	struct weir_counters c;
@@ -32,6 +41,8 @@ struct weir_ep_stats {
 	bool has_tcp;
 	struct weir_guard_counters guards; /* security guards, by guard and action */
 	bool has_guards;
+	struct weir_ct_usage ct;
+	bool has_ct;
 	size_t ndrops;
 	struct {
 		uint32_t reason; /* the running kernel's enum skb_drop_reason */
@@ -56,6 +67,11 @@ extern const size_t weir_dir_counters_ndesc;
 /* TCP health: offsets into struct weir_ep_stats (the JSON object "tcp"). */
 extern const struct weir_counter_desc weir_tcp_desc[];
 extern const size_t weir_tcp_ndesc;
+
+/* The endpoint's conntrack map: offsets into struct weir_ep_stats (the JSON object
+ * "conntrack"); rows with a label_value "gauge" are gauges, the others counters. */
+extern const struct weir_counter_desc weir_ct_desc[];
+extern const size_t weir_ct_ndesc;
 
 extern const char *const weir_dir_names[WEIR_DIRS];
 extern const char *const weir_pclass_names[WEIR_PCLASSES];

@@ -14,6 +14,14 @@
  *   wtool tcp-server PORT [BIND]                 accept, read all, reply "received N"
  *   wtool udp-echo-server PORT [BIND]            echo every datagram
  *   wtool udp-sink PORT [BIND]                   print one line per datagram received
+ *   wtool udp-flood ADDR PORT_LO PORT_HI SOCKETS REPEAT
+ *                                                from each of SOCKETS sockets (all kept open,
+ *                                                so each has its own port), REPEAT datagrams
+ *                                                to every port of PORT_LO..PORT_HI: that many
+ *                                                distinct flows; "ok flows=N sends=M"
+ *   wtool udp-await ADDR PORT [timeout_ms]       one datagram, print "sent", then wait for any
+ *                                                answer from ADDR PORT
+ *   wtool udp-reply-later PORT GO_FILE [BIND]    answer each datagram once GO_FILE exists
  *   wtool hammer DENIED ALLOWED UDP TCP SECONDS [STATS]
  *                                                every ms: a datagram to DENIED:UDP and a TCP
  *                                                connect attempt to DENIED:TCP; every 10th ms a
@@ -155,6 +163,9 @@ static void __attribute__((noreturn)) usage(void)
 		"       wtool ping ADDR COUNT [SIZE] [timeout_ms]\n"
 		"       wtool tcp-server|udp-echo-server|udp-sink PORT [BIND_ADDR]\n"
 		"       wtool udp-reply-server PORT sendto|connect [ALSO4 ALSO6 ALSO_PORT]\n"
+		"       wtool udp-flood ADDR PORT_LO PORT_HI SOCKETS REPEAT\n"
+		"       wtool udp-await ADDR PORT [timeout_ms]\n"
+		"       wtool udp-reply-later PORT GO_FILE [BIND_ADDR]\n"
 		"       wtool hammer DENIED ALLOWED UDP_PORT TCP_PORT SECONDS [STATS_FILE]\n");
 	exit(WT_USAGE);
 }
@@ -413,6 +424,82 @@ static int cmd_udp_rr(int argc, char **argv)
 	return WT_OK;
 }
 
+/* Many distinct UDP flows, fast: one flow per (socket, port), each used REPEAT times. */
+static int cmd_udp_flood(int argc, char **argv)
+{
+	if (argc != 5)
+		usage();
+	struct sockaddr_storage ss;
+	socklen_t len = parse_addr(argv[0], 1, &ss);
+	long lo = num(argv[1], 1, 65535), hi = num(argv[2], lo, 65535);
+	long nsock = num(argv[3], 1, 64), repeat = num(argv[4], 1, 100);
+	long flows = 0, sends = 0;
+	int fds[64];
+	char byte = 'f';
+
+	for (long s = 0; s < nsock; s++) {
+		fds[s] = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (fds[s] < 0)
+			fail(errno, "socket");
+	}
+	for (long s = 0; s < nsock; s++)
+		for (long port = lo; port <= hi; port++) {
+			if (ss.ss_family == AF_INET)
+				((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+			else
+				((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+			for (long r = 0; r < repeat; r++) {
+				if (sendto(fds[s], &byte, 1, 0, (struct sockaddr *)&ss, len) < 0) {
+					if (errno == EINTR) {
+						r--;
+						continue;
+					}
+					fprintf(stderr, "wtool: udp-flood: %ld flows, %ld sends\n",
+						flows, sends);
+					fail(errno, "sendto");
+				}
+				sends++;
+			}
+			flows++;
+		}
+	printf("ok flows=%ld sends=%ld\n", flows, sends);
+	elapsed();
+	return WT_OK;
+}
+
+/* One datagram, then wait for whatever ADDR PORT answers (udp-reply-later answers late). */
+static int cmd_udp_await(int argc, char **argv)
+{
+	if (argc < 2 || argc > 3)
+		usage();
+	int timeout = argc > 2 ? (int)num(argv[2], 1, 600000) : 2000;
+	struct sockaddr_storage ss, from;
+	socklen_t len, fl;
+	int fd = udp_socket(argv[0], (int)num(argv[1], 1, 65535), &ss, &len);
+	char buf[2048];
+
+	set_timeouts(fd, timeout);
+	if (sendto(fd, "wtool-await", 11, 0, (struct sockaddr *)&ss, len) < 0)
+		fail(errno, "sendto");
+	printf("sent\n");
+	fflush(stdout);
+	for (;;) {
+		fl = sizeof(from);
+		ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fail(errno, "recv");
+		}
+		if (fl == len && !memcmp(&from, &ss, len))
+			break;
+	}
+	close(fd);
+	printf("ok\n");
+	elapsed();
+	return WT_OK;
+}
+
 static uint16_t csum(const void *data, size_t len)
 {
 	const uint8_t *p = data;
@@ -641,6 +728,36 @@ static int udp_server(int argc, char **argv, int echo)
 			printf("udp %zd from %s\n", n, addr_str(&ss, peer, sizeof(peer)));
 			fflush(stdout);
 		}
+	}
+}
+
+/* Receive a datagram, say so ("got N from PEER"), answer it once GO_FILE exists. */
+static int cmd_udp_reply_later(int argc, char **argv)
+{
+	if (argc < 2 || argc > 3)
+		usage();
+	lifetime();
+	int fd = server_socket(SOCK_DGRAM, (int)num(argv[0], 1, 65535), argc > 2 ? argv[2] : NULL);
+	static char buf[65536];
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		char peer[INET6_ADDRSTRLEN];
+		ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&ss, &sl);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fail(errno, "recvfrom");
+		}
+		printf("got %zd from %s\n", n, addr_str(&ss, peer, sizeof(peer)));
+		fflush(stdout);
+		while (access(argv[1], F_OK))
+			usleep(10000);
+		if (sendto(fd, "late", 4, 0, (struct sockaddr *)&ss, sl) < 0)
+			printf("reply: %s\n", errname(errno));
+		else
+			printf("replied to %s\n", peer);
+		fflush(stdout);
 	}
 }
 
@@ -883,6 +1000,12 @@ int main(int argc, char **argv)
 		return cmd_udp_reply_server(argc, argv);
 	if (!strcmp(cmd, "udp-sink"))
 		return udp_server(argc, argv, 0);
+	if (!strcmp(cmd, "udp-flood"))
+		return cmd_udp_flood(argc, argv);
+	if (!strcmp(cmd, "udp-await"))
+		return cmd_udp_await(argc, argv);
+	if (!strcmp(cmd, "udp-reply-later"))
+		return cmd_udp_reply_later(argc, argv);
 	if (!strcmp(cmd, "hammer"))
 		return cmd_hammer(argc, argv);
 	usage();
