@@ -17,7 +17,8 @@
 #
 # Options:
 #   --suites "datapath policy hook"  what to run in the guest (default: those three; also
-#                                    guard-lsm, guard-nolsm and guard-escape:
+#                                    guard-lsm, guard-nolsm, guard-escape and
+#                                    guard-escape-bench, which adds the getpid benchmark:
 #                                    tests/vm/guard-suite.sh)
 #   --append "ARGS"                  more kernel command line (e.g. an lsm= list)
 #   --console FILE                   keep the guest's kernel console
@@ -276,7 +277,7 @@ for s in $(cat /weir/suites); do
 	policy) CMOCKA_MESSAGE_OUTPUT=TAP /weir/test_policy >"$out" 2>&1 ;;
 	hook) if [ -x /weir/weir-hook ] && [ -x /weir/weir ]; then hook_suite >"$out" 2>&1
 		else printf '1..1\nnot ok 1 - weir-hook and weir are in the guest (built?)\n' >"$out"; false; fi ;;
-	guard-lsm | guard-nolsm | guard-escape)
+	guard-lsm | guard-nolsm | guard-escape | guard-escape-bench)
 		if [ -x /weir/weir-hook ] && [ -x /weir/weir ] && [ -x /weir/gtool ]; then
 			sh /weir/guard-suite.sh "${s#guard-}" >"$out" 2>&1
 		else printf '1..1\nnot ok 1 - weir-hook, weir and gtool are in the guest (built?)\n' >"$out"; false; fi ;;
