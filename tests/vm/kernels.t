@@ -12,7 +12,7 @@
 #   prove -v tests/vm/kernels.t           (root; `make test-build` first)
 #   WEIR_VM_KERNELS="linux-image-cloud-amd64" prove -v tests/vm/kernels.t
 #
-# A boot that has not finished after WEIR_VM_TIMEOUT seconds (default 600: attaching escape
+# A boot that has not finished after WEIR_VM_TIMEOUT seconds (default 900: attaching escape
 # detection's entry functions alone takes seconds in a guest under TCG) is killed and failed.
 #
 # Known kernel limits are TODO lines (TAP: reported, not failing) until weir handles them; see
@@ -136,7 +136,7 @@ for k in $kernels; do
 		[ -n "$want" ] || continue
 		rc=0
 		"$here/run-kernel.sh" --suites "$want" --append "$append" --console "$out/console" \
-			--timeout "${WEIR_VM_TIMEOUT:-600}" "$k" \
+			--timeout "${WEIR_VM_TIMEOUT:-900}" "$k" \
 			>"$out/results" 2>"$out/err" || rc=$?
 		sed 's/^/# /' "$out/err"
 		rel=$(sed -n 's/^# guest kernel \([^ ,]*\).*/\1/p' "$out/results" | head -n1)
