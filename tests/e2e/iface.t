@@ -70,20 +70,7 @@ has_weir_prog() { tc_progs "$1" | grep -q 'weir_iface_egre'; }
 iface_of() { weir_record "$1" | jq -r '.interface.name // empty'; }
 iface_tc_of() { weir_record "$1" | jq -r '.interface.tc // empty'; }
 
-wait_settled() {
-	local id=$1 prev='' cur same=0 deadline=$((SECONDS + 15))
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		cur=$("$WEIR" stats "$id" --json 2>/dev/null | jq -c '[.ingress, .egress]' 2>/dev/null || true)
-		if [ -n "$cur" ] && [ "$cur" = "$prev" ]; then
-			same=$((same + 1))
-			[ "$same" -lt 4 ] || return 0
-		else
-			same=0
-		fi
-		prev=$cur
-		sleep 0.5
-	done
-}
+wait_settled() { wait_quiet "$1" '[.ingress, .egress]'; }
 snap() { SNAP_PREV=${SNAP:-'{}'} SNAP=$(weir_snapshot "$1"); }
 delta() {
 	local p out=()

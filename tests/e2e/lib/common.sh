@@ -584,13 +584,14 @@ weir_snapshot() {
 	fi
 }
 
-# wait_quiet ID: wait until ID's egress counters stop moving (the kernel's own ICMPv6 of a
+# wait_quiet ID [FILTER]: wait until ID's egress counters stop moving (the kernel's own ICMPv6 of a
 # new netns, MLD reports when eth0 comes up, counts as the container's traffic) so that
-# exact deltas can be measured. Gives up after 15 s.
+# exact deltas can be measured. Gives up after 15 s. FILTER (jq) picks the counters to watch.
 wait_quiet() {
+	local filter=${2:-'[.egress.icmp, .egress.other, .egress.udp, .egress.tcp]'}
 	local prev='' cur same=0 deadline=$((SECONDS + 15))
 	while [ "$SECONDS" -lt "$deadline" ]; do
-		cur=$("$WEIR" stats "$1" --json 2>/dev/null | jq -c '[.egress.icmp, .egress.other, .egress.udp, .egress.tcp]' 2>/dev/null || true)
+		cur=$("$WEIR" stats "$1" --json 2>/dev/null | jq -c "$filter" 2>/dev/null || true)
 		if [ -n "$cur" ] && [ "$cur" = "$prev" ]; then
 			same=$((same + 1))
 			[ "$same" -lt 4 ] || return 0
