@@ -7,8 +7,10 @@
 # KERNEL_PACKAGE is a Debian package name: a meta package (linux-image-cloud-amd64,
 # linux-image-6.12-cloud-amd64) is followed to the real image package it depends on. The .deb
 # is fetched with `apt-get download` and cached; the initramfs holds busybox-static, an /init,
-# the test binaries with the shared libraries ldd lists, and the kernel's dummy.ko (the tests
-# need a non-loopback device; the cloud kernel builds dummy as a module).
+# the test binaries with the shared libraries ldd lists, the host's ip, tc and bpftool (the
+# iface suite's veths, and the kernel's view of what is attached to them), and the kernel
+# modules the suites need with their dependencies (dummy: the tests need a non-loopback
+# device; veth, sch_ingress and cls_bpf: see `modules` below).
 #
 # Standard output: only what the guest's /init writes to its second serial port: one TAP
 # stream per suite between "#@ suite NAME" and "#@ end NAME rc=N" lines, then
@@ -19,7 +21,8 @@
 #   --suites "datapath policy hook"  what to run in the guest (default: those three; also
 #                                    guard-lsm, guard-nolsm, guard-escape and
 #                                    guard-escape-bench, which adds the getpid benchmark:
-#                                    tests/vm/guard-suite.sh)
+#                                    tests/vm/guard-suite.sh; iface: ingress at the interface
+#                                    and ingress shaping on veths, tests/vm/iface-suite.sh)
 #   --append "ARGS"                  more kernel command line (e.g. an lsm= list)
 #   --console FILE                   keep the guest's kernel console
 #   --timeout SECONDS                kill qemu after this long (default 180)
@@ -99,12 +102,50 @@ command -v cpio >/dev/null || die "cpio is missing: run tests/install-deps.sh"
 busybox=$(command -v busybox || true)
 if [ -z "$busybox" ] || ldd "$busybox" >/dev/null 2>&1; then die "a static busybox is needed (busybox-static)"; fi
 
-# --- the kernel: download once, keep vmlinuz and dummy.ko ------------------------------------
-mkdir -p "$CACHE/debs" "$CACHE/kernels"
-kdir=$CACHE/kernels/$pkg
+# --- the kernel: download once, keep vmlinuz and the modules the guest loads ----------------
+# The modules, each with what it needs first: dummy (the tests need a non-loopback device),
+# veth, sch_ingress (which provides clsact) and cls_bpf (the iface suite's veth pairs and tc's
+# fallback on a kernel without tcx). The package ships no modules.dep (its postinst makes one):
+# busybox's depmod makes it here from the package's own modules.
+modules="dummy veth sch_ingress cls_bpf"
+
+# mod_file NAME: the file of module NAME in modules.dep (relative to $moddir), else nothing
+mod_file() {
+	awk -F: -v want="$1" '{ n = $1; sub(/.*\//, "", n); sub(/\.ko(\.[a-z]+)?$/, "", n)
+		gsub(/-/, "_", n); if (n == want) { print $1; exit } }' "$moddir/modules.dep"
+}
+
+# mod_add FILE: FILE after every module it depends on (modules.dep lists them all), each once
+mod_order=()
+mod_add() {
+	local f=$1 d deps
+	case " ${mod_order[*]} " in *" $f "*) return 0 ;; esac
+	read -ra deps < <(awk -v f="$f:" '$1 == f { $1 = ""; print }' "$moddir/modules.dep") || true
+	for d in "${deps[@]}"; do
+		mod_add "$d"
+	done
+	mod_order+=("$f")
+}
+
+# mod_unpack FILE OUT: the module uncompressed (busybox's insmod in the guest takes plain .ko)
+mod_unpack() {
+	case "$1" in
+	*.ko.xz) xz -dc "$1" >"$2" ;;
+	*.ko.zst) zstd -qdc "$1" >"$2" ;;
+	*.ko.gz) gzip -dc "$1" >"$2" ;;
+	*.ko) cp "$1" "$2" ;;
+	*) die "$1: not a kernel module" ;;
+	esac
+}
+
+# $CACHE/guest/PKG: vmlinuz, release, modules/ (the .ko files, their load order, the list
+# they were unpacked for). $CACHE/kernels/PKG is an older layout (vmlinuz and dummy.ko).
+mkdir -p "$CACHE/debs" "$CACHE/guest"
+kdir=$CACHE/guest/$pkg
 exec 9>"$CACHE/.lock"
 flock 9 # one download and unpack at a time
-if [ ! -e "$kdir/.done" ]; then
+# unpacked before with another list of modules (or none): unpack again from the cached .deb
+if [ ! -e "$kdir/.done" ] || [ "$(cat "$kdir/modules/wanted" 2>/dev/null)" != "$modules" ]; then
 	deb=$(find "$CACHE/debs" -maxdepth 1 -name "${pkg}_*.deb" | sort | head -n1)
 	if [ -z "$deb" ]; then
 		echo "run-kernel.sh: downloading $pkg (for $want)" >&2
@@ -119,21 +160,35 @@ if [ ! -e "$kdir/.done" ]; then
 		deb=$(find "$CACHE/debs" -maxdepth 1 -name "${pkg}_*.deb" | sort | head -n1)
 	fi
 	rm -rf "$kdir.tmp"
-	mkdir -p "$kdir.tmp"
+	mkdir -p "$kdir.tmp/modules"
 	dpkg-deb --fsys-tarfile "$deb" |
-		tar -x -C "$kdir.tmp" --wildcards './boot/vmlinuz-*' '*/kernel/drivers/net/dummy.ko*'
+		tar -x -C "$kdir.tmp" --wildcards './boot/vmlinuz-*' '*/lib/modules/*'
 	v=$(find "$kdir.tmp/boot" -name 'vmlinuz-*' | head -n1)
 	[ -n "$v" ] || die "$deb holds no /boot/vmlinuz-*"
+	rel=$(basename "$v" | sed 's/^vmlinuz-//')
 	mv "$v" "$kdir.tmp/vmlinuz"
-	m=$(find "$kdir.tmp" -name 'dummy.ko*' | head -n1)
-	case "$m" in
-	*.ko.xz) xz -dc "$m" >"$kdir.tmp/dummy.ko" ;;
-	*.ko.zst) zstd -qdc "$m" >"$kdir.tmp/dummy.ko" ;;
-	*.ko) cp "$m" "$kdir.tmp/dummy.ko" ;;
-	'') : ;; # built in, or absent: /init says which
-	esac
+	# /lib/modules/REL, or /usr/lib/modules/REL in a merged-/usr package
+	moddir=$(find "$kdir.tmp" -maxdepth 4 -type d -path "*/lib/modules/$rel" | head -n1)
+	[ -n "$moddir" ] || die "$deb holds no lib/modules/$rel"
+	"$busybox" depmod -b "${moddir%/lib/modules/"$rel"}" "$rel" ||
+		die "depmod failed on the modules of $deb"
+	for m in $modules; do
+		f=$(mod_file "$m")
+		if [ -n "$f" ]; then
+			mod_add "$f"
+		elif ! grep -Eq "(^|/)$m\.ko" "$moddir/modules.builtin" 2>/dev/null; then
+			die "$pkg has no module $m and does not build it in"
+		fi
+	done
+	for f in "${mod_order[@]}"; do
+		b=$(basename "$f" | sed 's/\.ko.*$/.ko/')
+		mod_unpack "$moddir/$f" "$kdir.tmp/modules/$b"
+		echo "$b" >>"$kdir.tmp/modules/order"
+	done
+	touch "$kdir.tmp/modules/order"
+	echo "$modules" >"$kdir.tmp/modules/wanted"
 	rm -rf "$kdir.tmp/boot" "$kdir.tmp/lib" "$kdir.tmp/usr"
-	basename "$v" | sed 's/^vmlinuz-//' >"$kdir.tmp/release"
+	echo "$rel" >"$kdir.tmp/release"
 	touch "$kdir.tmp/.done"
 	rm -rf "$kdir"
 	mv "$kdir.tmp" "$kdir"
@@ -182,10 +237,20 @@ for b in weir-hook weir; do
 	[ -x "$OUTPUT/bin/$b" ] || die "$OUTPUT/bin/$b is missing: run 'make test-build' first"
 	add_bin "$OUTPUT/bin/$b"
 done
-[ -x "$OUTPUT/bin/gtool" ] || die "$OUTPUT/bin/gtool is missing: run 'make test-build' first"
-cp "$OUTPUT/bin/gtool" "$ir/weir/gtool" # static
-cp "$here/guard-suite.sh" "$ir/weir/guard-suite.sh"
-[ -e "$kdir/dummy.ko" ] && cp "$kdir/dummy.ko" "$ir/weir/dummy.ko"
+for b in gtool wtool; do
+	[ -x "$OUTPUT/bin/$b" ] || die "$OUTPUT/bin/$b is missing: run 'make test-build' first"
+	cp "$OUTPUT/bin/$b" "$ir/weir/$b" # static
+done
+# the iface suite's veths and namespaces, and the kernel's view of their tc filters and tcx
+# programs; `ip netns` keeps its namespaces in /var/run/netns
+for b in ip tc bpftool; do
+	f=$(command -v "$b") || die "$b is missing: run tests/install-deps.sh"
+	add_bin "$f"
+done
+mkdir -p "$ir/var"
+ln -s ../run "$ir/var/run"
+cp "$here/guard-suite.sh" "$here/iface-suite.sh" "$ir/weir/"
+cp -r "$kdir/modules" "$ir/weir/modules"
 echo "$suites" >"$ir/weir/suites"
 
 cat >"$ir/init" <<'EOF'
@@ -206,9 +271,12 @@ out=/dev/ttyS1
 say() { echo "$*" >"$out"; }
 say "# guest kernel $(uname -r), $(nproc) cpus, LSMs $(cat /sys/kernel/security/lsm 2>/dev/null)"
 ip link set lo up
-if [ -e /weir/dummy.ko ]; then
-	insmod /weir/dummy.ko numdummies=1 || say "# insmod dummy.ko failed"
-fi
+# the kernel modules the suites need, in load order (dummy: one non-loopback device)
+while read -r m; do
+	a=
+	[ "$m" = dummy.ko ] && a=numdummies=1
+	insmod /weir/modules/"$m" $a || say "# insmod $m failed"
+done </weir/modules/order
 ip link set dummy0 up 2>/dev/null || say "# no dummy0 interface"
 # the tests run in a cgroup of their own (test_datapath registers its own cgroup)
 mkdir /sys/fs/cgroup/weir-vm
@@ -281,6 +349,7 @@ for s in $(cat /weir/suites); do
 		if [ -x /weir/weir-hook ] && [ -x /weir/weir ] && [ -x /weir/gtool ]; then
 			sh /weir/guard-suite.sh "${s#guard-}" >"$out" 2>&1
 		else printf '1..1\nnot ok 1 - weir-hook, weir and gtool are in the guest (built?)\n' >"$out"; false; fi ;;
+	iface) sh /weir/iface-suite.sh >"$out" 2>&1 ;;
 	*) echo "not ok 1 - unknown suite $s" >"$out"; false ;;
 	esac
 	rc=$?
