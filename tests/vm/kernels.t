@@ -1,6 +1,7 @@
 #!/bin/bash
-# Kernel-version coverage: weir's datapath tests, and a hook attach with real enforcement, in
-# qemu guests (software emulation) running Debian's cloud kernels: bookworm's 6.1 and the
+# Kernel-version coverage: weir's datapath tests, a hook attach with real enforcement, and
+# ingress at the interface on veths (tcx on 6.12, the clsact fallback on 6.1, which has no tcx)
+# in qemu guests (software emulation) running Debian's cloud kernels: bookworm's 6.1 and the
 # 6.12 from bookworm-backports. One TAP line per kernel per test, the kernel in the description.
 # Each kernel boots twice: with "bpf" in lsm= (everything, and the security guards with
 # BPF-LSM prevention), and without it (the guards' refusal and fallback).
@@ -11,6 +12,10 @@
 #
 #   prove -v tests/vm/kernels.t           (root; `make test-build` first)
 #   WEIR_VM_KERNELS="linux-image-cloud-amd64" prove -v tests/vm/kernels.t
+#   WEIR_VM_SUITES=iface WEIR_VM_NOLSM_SUITES= prove -v tests/vm/kernels.t
+#
+# WEIR_VM_SUITES and WEIR_VM_NOLSM_SUITES choose the suites of each boot (tests/vm/run-kernel.sh
+# --suites); set empty, that boot is left out.
 #
 # A boot that has not finished after WEIR_VM_TIMEOUT seconds (default 900: attaching escape
 # detection's entry functions alone takes seconds in a guest under TCG) is killed and failed.
@@ -23,8 +28,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../machine.sh
 . "$here/../machine.sh"
 kernels=${WEIR_VM_KERNELS:-linux-image-cloud-amd64 linux-image-6.12-cloud-amd64}
-suites=${WEIR_VM_SUITES:-datapath policy hook guard-lsm}
-nolsm_suites=${WEIR_VM_NOLSM_SUITES:-guard-nolsm guard-escape}
+suites=${WEIR_VM_SUITES-datapath policy hook guard-lsm iface}
+nolsm_suites=${WEIR_VM_NOLSM_SUITES-guard-nolsm guard-escape}
 # the LSMs of Debian's kernels, with and without bpf (lsm= replaces the built-in order)
 LSM_ON="lsm=lockdown,capability,landlock,yama,apparmor,bpf"
 LSM_OFF="lsm=lockdown,capability,landlock,yama,apparmor"
