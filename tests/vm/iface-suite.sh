@@ -161,7 +161,7 @@ round() {
 			weir_filter "$d"
 		t "$r: ... and no tcx program (bpftool net)" no_tcx "$d"
 	fi
-	sed -n '/iv/s/^/# tc filter show: /p' /tmp/tc.out
+	sed -n '/ bpf /s/^/# tc filter show: /p' /tmp/tc.out
 	sed -n '/iv/s/^/# bpftool net show: /p' /tmp/bpftool.out
 	t "$r: IPv4: a ping to the container gets no reply" says '^(ETIMEDOUT|ENOBUFS)' "$WT" ping 10.77."$d".2 1 56 1000
 	t "$r: IPv6: a ping to the container gets no reply" says '^(ETIMEDOUT|ENOBUFS)' "$WT" ping fd77:"$d"::2 1 56 1000
