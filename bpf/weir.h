@@ -62,7 +62,7 @@ enum weir_family {
  * it again would count and drop twice). libweir sets it only once the interface program is
  * attached, and on every endpoint of an interface or on none (see weir_iface).
  */
-#define WEIR_EP_SHAPE_IFACE (1U << 9)
+#define WEIR_EP_SHAPE_IFACE    (1U << 9)
 
 #define WEIR_CC_NAME 16 /* TCP_CA_NAME_MAX */
 

@@ -32,8 +32,8 @@ enum weir_shape_verdict {
 };
 
 /* The limiter of endpoint ep_id's direction dir, wherever it runs (cgroup_skb or tc). */
-static __always_inline int weir_shape_clock(__u32 ep_id, const struct weir_endpoint *cfg,
-					    __u32 dir, __u64 bytes)
+static __always_inline int weir_shape_clock(__u32 ep_id, const struct weir_endpoint *cfg, __u32 dir,
+					    __u64 bytes)
 {
 	const struct weir_shape *sh = &cfg->shape[dir & 1];
 	__u32 slot = ep_id * WEIR_DIRS + (dir & 1);

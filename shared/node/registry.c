@@ -452,8 +452,7 @@ static int iface_register(struct weir_ctx *ctx, const struct weir_iface_ref *ref
 	}
 	if (id != v.clsact_prog) {
 		v.clsact_prog = id;
-		if (bpf_map_update_elem(ctx->dp.map[WEIR_MAP_IFACES], &ref->ifindex, &v,
-					BPF_EXIST))
+		if (bpf_map_update_elem(ctx->dp.map[WEIR_MAP_IFACES], &ref->ifindex, &v, BPF_EXIST))
 			return weir_error_set(err, -errno, "cannot write weir_ifaces[%u]: %s",
 					      ref->ifindex, strerror(errno));
 	}
@@ -730,9 +729,9 @@ static void shaping_log(struct weir_ctx *ctx, const struct attach_plan *p, enum 
 		pr_info("%s: ingress shaped at the interface %s", p->c->id, p->iface->name);
 		return;
 	}
-	why = !p->iface->ifindex ? "no veth into the node's network namespace"
+	why = !p->iface->ifindex   ? "no veth into the node's network namespace"
 	      : tc == WEIR_TC_NONE ? "the interface program is not attached"
-				      : "the interface's endpoints differ in ingress rate";
+				   : "the interface's endpoints differ in ingress rate";
 	pr_info("%s: ingress shaped by the cgroup program (%s)", p->c->id, why);
 }
 
@@ -904,7 +903,6 @@ static void own_addresses(const struct weir_container *c, const struct weir_spec
 			"address is judged by its egress policy",
 			c->id, strerror(-r));
 }
-
 
 /*
  * The container's host-side veth. Without one (host network, macvlan, rootless: a peer in

@@ -547,8 +547,7 @@ static void shaping_paths(struct weir_ctx *ctx, uint32_t ep, struct weir_ep_view
 	if (cfg.shape[WEIR_EGRESS].rate)
 		v->shaping[WEIR_EGRESS] = "cgroup";
 	if (cfg.shape[WEIR_INGRESS].rate)
-		v->shaping[WEIR_INGRESS] =
-			cfg.flags & WEIR_EP_SHAPE_IFACE ? "interface" : "cgroup";
+		v->shaping[WEIR_INGRESS] = cfg.flags & WEIR_EP_SHAPE_IFACE ? "interface" : "cgroup";
 }
 
 static int view_fill(struct weir_ctx *ctx, struct collect *c, struct weir_ep_view *v,
