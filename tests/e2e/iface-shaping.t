@@ -74,9 +74,9 @@ in_ctr() {
 }
 # iperf NAME GW OUT PORT ARGS...: an iperf3 client in NAME towards the node address GW.
 iperf() {
-	local name=$1 gw=$2 out=$3 port=$4
+	local name=$1 gw=$2 json=$3 port=$4
 	shift 4
-	in_ctr "$name" iperf3 -J -c "$gw" -p "$port" "$@" >"$out" 2>&1
+	in_ctr "$name" iperf3 -J -c "$gw" -p "$port" "$@" >"$json" 2>&1
 }
 
 start() {
