@@ -96,7 +96,8 @@ hook() { "$HOOK" --config "$BENCH_CONF" "$@"; }
 hook_as() {
 	local opt=$1
 	shift
-	if [ "$opt" = weir ]; then ip netns exec "$NS" "$HOOK" --config "$BENCH_CONF" "$@"; else hook "$@"; fi
+	# nsenter, not ip netns exec: that mounts the namespace's own /sys, without the bpffs
+	if [ "$opt" = weir ]; then nsenter --net="/run/netns/$NS" "$HOOK" --config "$BENCH_CONF" "$@"; else hook "$@"; fi
 }
 weir() { "$WEIR" --config "$BENCH_CONF" "$@"; }
 cleanup() {

@@ -511,7 +511,7 @@ static int iface_out(const struct pkt *p, struct pkt *out)
 	return (int)opts.retval;
 }
 
-/* EP's ingress shaped at the interface: 1,000,000 B/s, marks past 5 ms ahead, drops past 10. */
+/* EP's ingress shaped at the interface: 240,000 B/s, marks past 4.5 ms ahead, drops past 9.5. */
 static void shape_iface_set(uint32_t flags)
 {
 	struct weir_endpoint epv = {.flags = WEIR_EP_ACTIVE | flags};
@@ -519,9 +519,9 @@ static void shape_iface_set(uint32_t flags)
 	static uint32_t gen = 100;
 
 	epv.gen = ++gen; /* a fresh, idle limiter */
-	epv.shape[WEIR_INGRESS].rate = 1000000;
-	epv.shape[WEIR_INGRESS].burst_ns = 10000000;
-	epv.shape[WEIR_INGRESS].mark_ns = 5000000;
+	epv.shape[WEIR_INGRESS].rate = 240000;
+	epv.shape[WEIR_INGRESS].burst_ns = 9500000;
+	epv.shape[WEIR_INGRESS].mark_ns = 4500000;
 	assert_int_equal(
 		bpf_map_update_elem(bpf_map__fd(skel->maps.weir_endpoints), &ep, &epv, BPF_ANY), 0);
 }
@@ -531,12 +531,12 @@ static void shape_iface_set(uint32_t flags)
  * by more than the mark threshold) pass CE-marked with a right IPv4 checksum, then (past the
  * burst) are dropped, each counted once in the endpoint's ingress counters; the cgroup ingress
  * program then shapes nothing of it. Back-to-back test runs take microseconds, each packet
- * (1,040 IP bytes) costs 1.04 ms of the rate: 4 pass, 5 are marked, the rest dropped.
+ * (240 IP bytes) costs 1 ms of the rate: 4 pass, 5 are marked, the rest dropped.
  */
 static void test_iface_shaping(void **state)
 {
-	struct pkt ect = make_pkt("10.3.0.1", "10.1.0.2", IPPROTO_TCP, 80, 41000, 1000);
-	struct pkt ect6 = make_pkt("fd03::1", "fd01::2", IPPROTO_UDP, 53, 41000, 992);
+	struct pkt ect = make_pkt("10.3.0.1", "10.1.0.2", IPPROTO_TCP, 80, 41000, 200);
+	struct pkt ect6 = make_pkt("fd03::1", "fd01::2", IPPROTO_UDP, 53, 41000, 192);
 	struct pkt plain = ect, out;
 	int pass = 0, mark = 0, drop = 0, r;
 	struct weir_counters c;
@@ -573,7 +573,7 @@ static void test_iface_shaping(void **state)
 	c = counters();
 	assert_int_equal(c.dir[WEIR_INGRESS].ce_marked, 5);
 	assert_int_equal(c.dir[WEIR_INGRESS].shaped_dropped.packets, 3);
-	assert_int_equal(c.dir[WEIR_INGRESS].shaped_dropped.bytes, 3 * 1040);
+	assert_int_equal(c.dir[WEIR_INGRESS].shaped_dropped.bytes, 3 * 240);
 	/* the cgroup program counts what passes and shapes none of it: no second limiter */
 	for (int i = 0; i < 20; i++)
 		assert_int_equal(ingress(&ect), 1);
