@@ -126,14 +126,17 @@ ip -n "$NC" link set eth0 up
 ip -n "$NS" link set vs0 up
 MTU=$(ip netns exec "$NC" cat /sys/class/net/eth0/mtu)
 in_srv() { ip netns exec "$NS" "$@"; }
+# ip netns exec itself, not in_srv: $! is then the server's pid, which cleanup kills
 for port in 5201 5202; do
-	in_srv iperf3 -s -p "$port" >/dev/null 2>&1 &
+	ip netns exec "$NS" iperf3 -s -p "$port" >/dev/null 2>&1 &
 	PIDS="$PIDS $!"
 done
-in_srv sockperf server --tcp -i "$S_IP" -p 11111 >/dev/null 2>&1 &
+ip netns exec "$NS" sockperf server --tcp -i "$S_IP" -p 11111 >/dev/null 2>&1 &
 PIDS="$PIDS $!"
 mkdir -p "$CG" "$TMP/ctr"
-sh -c 'echo $$ > "$1/cgroup.procs"; exec sleep 100000' sh "$CG" &
+# the container's first process, in its network namespace too: weir finds the interface from it
+# shellcheck disable=SC2016 # expanded by the inner sh
+nsenter --net="/run/netns/$NC" sh -c 'echo $$ > "$1/cgroup.procs"; exec sleep 100000' sh "$CG" &
 SLEEPER=$!
 PIDS="$PIDS $SLEEPER"
 bench_wait 10 bench_listening "$NS" 5201 5202 11111
