@@ -250,6 +250,63 @@ static __always_inline int weir_iface_allows(__u32 ep, const struct weir_endpoin
 				  p->have_ports);
 }
 
+/* The packets and bytes of a packet at the interface, as the cgroup programs count them. */
+static __always_inline void weir_iface_size(struct __sk_buff *skb, const struct weir_pkt *p,
+					    __u64 *packets, __u64 *bytes)
+{
+	/* IP lengths, each GSO segment with its own headers */
+	*packets = 1;
+	*bytes = skb->len > WEIR_ETH_HLEN ? skb->len - WEIR_ETH_HLEN : 0;
+	if (skb->gso_segs > 1) {
+		*packets = skb->gso_segs;
+		*bytes += (*packets - 1) * (p->l3_hdr + p->l4_hdr);
+	}
+}
+
+/*
+ * Ingress shaping at the interface, for a packet the policy let in: the limiter of the cgroup
+ * path (bpf/lib/shape.h), run before the packet enters the container's namespace. One limiter
+ * per interface: the first endpoint of the list whose ingress the interface shapes lends it
+ * its rate, its clock and its counters. libweir marks every endpoint of the interface or none
+ * (all of them have the same ingress rate: a pod's), so the first is as good as any, and what
+ * the limiter drops or marks is counted once, in that endpoint's ingress counters.
+ */
+static __always_inline int weir_iface_shape(struct __sk_buff *skb, const struct weir_iface *ifc,
+					    const struct weir_pkt *p)
+{
+	const __u32 want = WEIR_EP_ACTIVE | WEIR_EP_SHAPE_IFACE;
+	struct weir_endpoint *cfg = NULL;
+	struct weir_dir_counters *cnt;
+	__u32 ep = 0, i, n = ifc->n;
+	__u64 packets, bytes;
+	int shaped;
+
+	for (i = 0; i < WEIR_IFACE_MAX_EPS; i++) {
+		if (i >= n)
+			break;
+		ep = ifc->ep[i];
+		cfg = weir_ep_cfg(ep);
+		if (cfg && (cfg->flags & want) == want)
+			break;
+		cfg = NULL;
+	}
+	if (!cfg)
+		return WEIR_TC_NEXT;
+	weir_iface_size(skb, p, &packets, &bytes);
+	shaped = weir_shape_clock(ep, cfg, WEIR_INGRESS, bytes);
+	if (shaped == WEIR_SHAPE_PASS)
+		return WEIR_TC_NEXT;
+	cnt = weir_counters_of(ep, WEIR_INGRESS);
+	if (shaped == WEIR_SHAPE_DROP) {
+		if (cnt)
+			weir_add(&cnt->shaped_dropped, packets, bytes);
+		return WEIR_TC_DROP;
+	}
+	if (weir_tc_set_ce(skb, p->family, WEIR_ETH_HLEN) && cnt)
+		cnt->ce_marked++;
+	return WEIR_TC_NEXT;
+}
+
 /*
  * The egress hook of the container's host-side veth: what the node sends into the container,
  * that is the container's ingress, judged before the container's kernel sees it. Echo
@@ -267,7 +324,8 @@ static __always_inline int weir_iface_allows(__u32 ep, const struct weir_endpoin
  * when any of them would let it in, since the cgroup program of the container that gets it
  * still decides for its own sockets. A packet dropped here is counted once, as an ingress
  * policy drop of the first endpoint of the list (the earliest attached): every endpoint
- * denied it.
+ * denied it. What passes is then shaped here when the endpoints' ingress rate is
+ * (weir_iface_shape).
  */
 SEC("tcx/egress")
 int weir_iface_egress(struct __sk_buff *skb)
@@ -278,7 +336,7 @@ int weir_iface_egress(struct __sk_buff *skb)
 	struct weir_iface *ifc;
 	struct weir_pkt p = {};
 	__u32 pclass, first = 0, i, n;
-	__u64 packets = 1, bytes;
+	__u64 packets, bytes;
 
 	if (weir_parse_at(skb, &p, WEIR_ETH_HLEN) < 0)
 		return WEIR_TC_NEXT; /* not IP (ARP): nothing a policy judges */
@@ -286,7 +344,7 @@ int weir_iface_egress(struct __sk_buff *skb)
 	if (!ifc)
 		return WEIR_TC_DROP; /* attached but not registered: fail closed */
 	if (weir_iface_exempt(&p))
-		return WEIR_TC_NEXT;
+		return weir_iface_shape(skb, ifc, &p);
 	pclass = weir_pclass_of(p.proto);
 	n = ifc->n;
 	for (i = 0; i < WEIR_IFACE_MAX_EPS; i++) {
@@ -300,7 +358,7 @@ int weir_iface_egress(struct __sk_buff *skb)
 		if (!cfg || !(cfg->flags & WEIR_EP_ACTIVE))
 			continue; /* an endpoint going away allows nothing */
 		if (weir_iface_allows(ep, cfg, &p, pclass))
-			return WEIR_TC_NEXT;
+			return weir_iface_shape(skb, ifc, &p);
 		if (!first_cfg) {
 			first = ep;
 			first_cfg = cfg;
@@ -311,12 +369,7 @@ int weir_iface_egress(struct __sk_buff *skb)
 	cnt = weir_counters_of(first, WEIR_INGRESS);
 	if (!cnt)
 		return WEIR_TC_DROP;
-	/* bytes as the cgroup program counts them: IP lengths, each GSO segment's own headers */
-	bytes = skb->len > WEIR_ETH_HLEN ? skb->len - WEIR_ETH_HLEN : 0;
-	if (skb->gso_segs > 1) {
-		packets = skb->gso_segs;
-		bytes += (packets - 1) * (p.l3_hdr + p.l4_hdr);
-	}
+	weir_iface_size(skb, &p, &packets, &bytes);
 	weir_add(&cnt->policy_dropped, packets, bytes);
 	if (first_cfg->flags & WEIR_EP_MON_FLOWS) {
 		struct weir_ct_key k = {};

@@ -56,6 +56,13 @@ enum weir_family {
 #define WEIR_EP_SCAN	       (1U << 6) /* port-scan guard: cgroup_skb counts probes */
 #define WEIR_EP_PRIORITY       (1U << 7) /* priority.weir.io: priority and tos are set */
 #define WEIR_EP_CC	       (1U << 8) /* tcp-congestion.weir.io: cc names the algorithm */
+/*
+ * The ingress rate is enforced by weir_iface_egress on the host-side veth, before the packet
+ * enters the container's namespace; the cgroup ingress program then leaves it alone (shaping
+ * it again would count and drop twice). libweir sets it only once the interface program is
+ * attached, and on every endpoint of an interface or on none (see weir_iface).
+ */
+#define WEIR_EP_SHAPE_IFACE    (1U << 9)
 
 #define WEIR_CC_NAME 16 /* TCP_CA_NAME_MAX */
 

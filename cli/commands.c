@@ -148,6 +148,12 @@ static void print_guards_text(const struct weir_ep_view *v)
 		       v->iface_tc && strcmp(v->iface_tc, "none")
 			       ? v->iface_tc
 			       : "listed, no program: the endpoint's ingress needs none");
+	for (int d = 0; d < WEIR_DIRS; d++)
+		if (v->shaping[d])
+			printf("  %s shaping: %s\n", weir_dir_names[d],
+			       !strcmp(v->shaping[d], "interface")
+				       ? "at the interface, before the container's namespace"
+				       : "by the cgroup program");
 	for (int i = 0; v->s.has_guards && i < WEIR_GUARDS; i++)
 		for (int a = 0; a < WEIR_GACTIONS; a++) {
 			if (!v->s.guards.n[i][a])

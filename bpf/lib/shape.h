@@ -31,8 +31,9 @@ enum weir_shape_verdict {
 	WEIR_SHAPE_DROP = 2, /* past the burst */
 };
 
-static __always_inline int weir_shape(__u32 ep_id, const struct weir_endpoint *cfg, __u32 dir,
-				      __u64 bytes)
+/* The limiter of endpoint ep_id's direction dir, wherever it runs (cgroup_skb or tc). */
+static __always_inline int weir_shape_clock(__u32 ep_id, const struct weir_endpoint *cfg, __u32 dir,
+					    __u64 bytes)
 {
 	const struct weir_shape *sh = &cfg->shape[dir & 1];
 	__u32 slot = ep_id * WEIR_DIRS + (dir & 1);
@@ -66,6 +67,53 @@ static __always_inline int weir_shape(__u32 ep_id, const struct weir_endpoint *c
 	}
 	bpf_spin_unlock(&st->lock);
 	return verdict;
+}
+
+/*
+ * The cgroup programs' limiter: an ingress the host-side interface shapes already
+ * (WEIR_EP_SHAPE_IFACE) passes, so a packet is shaped and counted once.
+ */
+static __always_inline int weir_shape(__u32 ep_id, const struct weir_endpoint *cfg, __u32 dir,
+				      __u64 bytes)
+{
+	if (dir == WEIR_INGRESS && (cfg->flags & WEIR_EP_SHAPE_IFACE))
+		return WEIR_SHAPE_PASS;
+	return weir_shape_clock(ep_id, cfg, dir, bytes);
+}
+
+/*
+ * CE-mark an ECN-capable packet at tc, its IP header at offset l3: what bpf_skb_ecn_set_ce
+ * does for cgroup_skb, by hand: the kernel offers that helper to cgroup_skb programs only.
+ * 1 when the packet carries CE now (already did, or marked), as the helper
+ * answers; 0 for a packet that is not ECN-capable, which the limiter then lets pass unmarked.
+ */
+static __always_inline int weir_tc_set_ce(struct __sk_buff *skb, __u8 family, __u32 l3)
+{
+	__u16 old, new;
+	__u8 *b = (__u8 *)&new;
+
+	if (bpf_skb_load_bytes(skb, l3, &old, sizeof(old)))
+		return 0;
+	new = old;
+	if (family == 4) {
+		/* byte 1 is the TOS, its low two bits the ECN field */
+		if (!(b[1] & 3))
+			return 0;
+		if ((b[1] & 3) == 3)
+			return 1;
+		b[1] |= 3;
+		/* the header checksum covers the 16-bit word the TOS is half of */
+		if (bpf_l3_csum_replace(skb, l3 + 10, old, new, sizeof(new)))
+			return 0;
+	} else {
+		/* the traffic class spans bytes 0 and 1: ECN is bits 4 and 5 of byte 1 */
+		if (!(b[1] & 0x30))
+			return 0;
+		if ((b[1] & 0x30) == 0x30)
+			return 1;
+		b[1] |= 0x30;
+	}
+	return !bpf_skb_store_bytes(skb, l3, &new, sizeof(new), 0);
 }
 
 #endif

@@ -328,19 +328,91 @@ static bool ep_other(uint32_t ep, const void *arg)
 	return ep != *(const uint32_t *)arg;
 }
 
+/*
+ * Ingress shaping at the interface (WEIR_EP_SHAPE_IFACE): one limiter per interface, so the
+ * interface shapes only when that means what each endpoint asked for: its program is attached
+ * and every endpoint behind it has the same ingress rate and burst (a pod's: the Kubernetes
+ * annotation is the pod's, and the interface then limits the pod's total, as the CNI
+ * bandwidth plugin does). Otherwise none of them is marked and each endpoint's cgroup ingress
+ * program shapes its own traffic, as it does for a container without a veth. Called whenever
+ * the list changes; the bit is set after the attach and cleared before the detach, so no
+ * packet goes unshaped in between. Returns whether the interface shapes.
+ */
+static bool iface_shape_sync(struct weir_ctx *ctx, uint32_t ifindex, const struct weir_iface *v,
+			     bool attached)
+{
+	int map = ctx->dp.map[WEIR_MAP_ENDPOINTS];
+	struct weir_endpoint cfg[WEIR_IFACE_MAX_EPS];
+	const struct weir_shape *first = NULL;
+	bool ok[WEIR_IFACE_MAX_EPS] = {};
+	bool uniform = attached && v->n;
+
+	for (uint32_t i = 0; i < v->n; i++) {
+		const struct weir_shape *sh = &cfg[i].shape[WEIR_INGRESS];
+
+		if (bpf_map_lookup_elem(map, &v->ep[i], &cfg[i]) ||
+		    !(cfg[i].flags & WEIR_EP_ACTIVE))
+			continue; /* going away: the program skips it too */
+		ok[i] = true;
+		if (!sh->rate)
+			uniform = false;
+		else if (!first)
+			first = sh;
+		else if (sh->rate != first->rate || sh->burst_ns != first->burst_ns)
+			uniform = false;
+	}
+	uniform &= first != NULL;
+	for (uint32_t i = 0; i < v->n; i++) {
+		bool has = cfg[i].flags & WEIR_EP_SHAPE_IFACE;
+
+		if (!ok[i] || has == uniform)
+			continue;
+		cfg[i].flags ^= WEIR_EP_SHAPE_IFACE;
+		if (bpf_map_update_elem(map, &v->ep[i], &cfg[i], BPF_EXIST))
+			pr_warn("interface %u: cannot write endpoint %u: %s", ifindex, v->ep[i],
+				strerror(errno));
+		else
+			pr_debug("interface %u: endpoint %u's ingress is shaped %s", ifindex,
+				 v->ep[i], uniform ? "at the interface" : "by its cgroup program");
+	}
+	return uniform;
+}
+
+/* Is weir's program on the interface, attached either way? */
+static bool iface_live(struct weir_ctx *ctx, uint32_t ifindex, const struct weir_iface *v)
+{
+	int prog = ctx->dp.prog[WEIR_PROG_IFACE];
+
+	return weir_iface_attached(&ctx->paths, ifindex, WEIR_TC_TCX, prog, 0) ||
+	       (v->clsact_prog &&
+		weir_iface_attached(&ctx->paths, ifindex, WEIR_TC_CLSACT, prog, v->clsact_prog));
+}
+
 static void iface_unregister(struct weir_ctx *ctx, uint32_t ifindex, uint32_t netns, uint32_t ep)
 {
 	struct weir_iface v;
 
 	if (!ifindex || iface_read(ctx, ifindex, &v))
 		return;
-	if (iface_filter(&v, ep_other, &ep))
-		iface_store(ctx, ifindex, netns, &v);
+	if (!iface_filter(&v, ep_other, &ep))
+		return;
+	/* the ones left may agree on a rate now; the program is still attached (v.n > 0) */
+	if (v.n)
+		iface_shape_sync(ctx, ifindex, &v, iface_live(ctx, ifindex, &v));
+	iface_store(ctx, ifindex, netns, &v);
 }
 
+/*
+ * List ep on the interface and attach the program when mode says so. must: the endpoint's
+ * ingress policy needs the program, and failing to attach fails the endpoint. Without it (the
+ * program is wanted for shaping only) a failed attach leaves the ingress to the cgroup program,
+ * with a warning, and *mode says WEIR_TC_NONE: shaping is no security guarantee, and a
+ * container refused for it would surprise more than one shaped a little later in its path.
+ */
 static int iface_register(struct weir_ctx *ctx, const struct weir_iface_ref *ref,
-			  enum weir_tc_mode mode, uint32_t ep, struct weir_error *err)
+			  enum weir_tc_mode *mode, bool must, uint32_t ep, struct weir_error *err)
 {
+	struct weir_error e = {};
 	struct weir_iface v;
 	bool have = false;
 	uint32_t id;
@@ -363,17 +435,28 @@ static int iface_register(struct weir_ctx *ctx, const struct weir_iface_ref *ref
 			return weir_error_set(err, -errno, "cannot write weir_ifaces[%u]: %s",
 					      ref->ifindex, strerror(errno));
 	}
-	if (mode == WEIR_TC_NONE)
+	if (*mode == WEIR_TC_NONE) {
+		iface_shape_sync(ctx, ref->ifindex, &v, false);
 		return 0;
+	}
 	/* the entry first: the program drops everything on an interface without one */
 	id = v.clsact_prog;
-	r = weir_iface_attach(&ctx->paths, ctx->dp.prog[WEIR_PROG_IFACE], ref, mode, &id, err);
-	if (r || id == v.clsact_prog)
-		return r;
-	v.clsact_prog = id;
-	if (bpf_map_update_elem(ctx->dp.map[WEIR_MAP_IFACES], &ref->ifindex, &v, BPF_EXIST))
-		return weir_error_set(err, -errno, "cannot write weir_ifaces[%u]: %s", ref->ifindex,
-				      strerror(errno));
+	r = weir_iface_attach(&ctx->paths, ctx->dp.prog[WEIR_PROG_IFACE], ref, *mode, &id, &e);
+	if (r && must)
+		return weir_error_set(err, r, "%s", e.msg);
+	if (r) {
+		pr_warn("%s: its ingress is shaped by the cgroup program instead", e.msg);
+		*mode = WEIR_TC_NONE;
+		iface_shape_sync(ctx, ref->ifindex, &v, false);
+		return 0;
+	}
+	if (id != v.clsact_prog) {
+		v.clsact_prog = id;
+		if (bpf_map_update_elem(ctx->dp.map[WEIR_MAP_IFACES], &ref->ifindex, &v, BPF_EXIST))
+			return weir_error_set(err, -errno, "cannot write weir_ifaces[%u]: %s",
+					      ref->ifindex, strerror(errno));
+	}
+	iface_shape_sync(ctx, ref->ifindex, &v, true);
 	return 0;
 }
 
@@ -622,8 +705,38 @@ static uint32_t netns_of(pid_t pid)
 	return stat(path, &st) ? 0 : (uint32_t)st.st_ino;
 }
 
+/* Does the endpoint need its interface judged: an ingress policy that drops? */
+static bool iface_needed(const struct weir_spec *spec)
+{
+	return weir_spec_dir_present(spec, WEIR_INGRESS) && !spec->audit;
+}
+
+/*
+ * Which path shapes the endpoint's ingress, said once, at attach: the interface's (weir list
+ * and stats show it live, since a pod's later container can move it back to the cgroup).
+ */
+static void shaping_log(struct weir_ctx *ctx, const struct attach_plan *p, enum weir_tc_mode tc,
+			uint32_t ep)
+{
+	struct weir_endpoint cfg;
+	const char *why;
+
+	if (!p->spec->shaping.rate_bps[WEIR_INGRESS])
+		return;
+	if (bpf_map_lookup_elem(ctx->dp.map[WEIR_MAP_ENDPOINTS], &ep, &cfg))
+		return;
+	if (cfg.flags & WEIR_EP_SHAPE_IFACE) {
+		pr_info("%s: ingress shaped at the interface %s", p->c->id, p->iface->name);
+		return;
+	}
+	why = !p->iface->ifindex   ? "no veth into the node's network namespace"
+	      : tc == WEIR_TC_NONE ? "the interface program is not attached"
+				   : "the interface's endpoints differ in ingress rate";
+	pr_info("%s: ingress shaped by the cgroup program (%s)", p->c->id, why);
+}
+
 static int apply(struct weir_ctx *ctx, const struct attach_plan *p, const struct weir_record *rec,
-		 struct weir_error *err)
+		 enum weir_tc_mode *tc, struct weir_error *err)
 {
 	const struct weir_spec *spec = p->spec;
 	struct weir_endpoint epv = {.gen = rec->gen};
@@ -665,7 +778,9 @@ static int apply(struct weir_ctx *ctx, const struct attach_plan *p, const struct
 			 spec->monitor != WEIR_MON_OFF || weir_shaping_any(&spec->shaping),
 			 p->guards, err);
 	if (!r && p->iface->ifindex)
-		r = iface_register(ctx, p->iface, p->tc, ep, err);
+		r = iface_register(ctx, p->iface, tc, iface_needed(spec), ep, err);
+	if (!r)
+		shaping_log(ctx, p, *tc, ep);
 	return r;
 }
 
@@ -696,6 +811,7 @@ static int attach_locked(struct weir_ctx *ctx, const struct attach_plan *p, stru
 		.iface_name = p->iface->ifindex ? p->iface->name : NULL,
 		.iface_tc = p->iface->ifindex ? weir_tc_mode_names[p->tc] : NULL,
 	};
+	enum weir_tc_mode tc = p->tc;
 	int r;
 
 	r = id_alloc(ctx, c->id, &rec.endpoint);
@@ -711,8 +827,11 @@ static int attach_locked(struct weir_ctx *ctx, const struct attach_plan *p, stru
 	r = weir_record_write(ctx, &rec, err); /* invariant 1: from here teardown knows all */
 	if (r)
 		goto free_keys;
-	r = apply(ctx, p, &rec, err);
+	r = apply(ctx, p, &rec, &tc, err);
 	if (!r) {
+		/* a program wanted for shaping only that did not attach: the record says none */
+		if (p->iface->ifindex)
+			rec.iface_tc = weir_tc_mode_names[tc];
 		rec.state = WEIR_STATE_RUNNING;
 		r = weir_record_write(ctx, &rec, err);
 	}
@@ -785,12 +904,6 @@ static void own_addresses(const struct weir_container *c, const struct weir_spec
 			c->id, strerror(-r));
 }
 
-/* Does the endpoint need its interface judged: an ingress policy that drops? */
-static bool iface_needed(const struct weir_spec *spec)
-{
-	return weir_spec_dir_present(spec, WEIR_INGRESS) && !spec->audit;
-}
-
 /*
  * The container's host-side veth. Without one (host network, macvlan, rootless: a peer in
  * another namespace) the cgroup programs alone enforce, as they always did. Failing to look
@@ -822,8 +935,9 @@ static int find_iface(const struct weir_container *c, const struct weir_spec *sp
 
 /*
  * How the interface program is attached: tcx where the kernel has it, else clsact; none when
- * this endpoint does not need it and no other endpoint of the interface has attached it (the
- * endpoint is still listed: an open ingress opens the interface for the whole pod).
+ * this endpoint needs it neither for its ingress policy nor for its ingress rate and no other
+ * endpoint of the interface has attached it (the endpoint is still listed: an open ingress
+ * opens the interface for the whole pod).
  */
 static enum weir_tc_mode iface_mode(struct weir_ctx *ctx, const struct weir_spec *spec,
 				    const struct weir_iface_ref *iface)
@@ -832,7 +946,8 @@ static enum weir_tc_mode iface_mode(struct weir_ctx *ctx, const struct weir_spec
 		ctx->cfg.tc_clsact ? WEIR_TC_CLSACT : weir_iface_probe(iface->ifindex);
 	struct weir_iface v;
 
-	if (iface_needed(spec))
+	/* an ingress rate wants it too: shaping before the namespace, not behind it */
+	if (iface_needed(spec) || spec->shaping.rate_bps[WEIR_INGRESS])
 		return tc;
 	if (iface_read(ctx, iface->ifindex, &v))
 		v.clsact_prog = 0;
@@ -1291,6 +1406,8 @@ unsigned int weir_registry_ifaces_gc(struct weir_ctx *ctx)
 		if (iface_read(ctx, keys[i], &v))
 			continue;
 		if (iface_filter(&v, ep_held, held) || !v.n) {
+			if (v.n)
+				iface_shape_sync(ctx, keys[i], &v, iface_live(ctx, keys[i], &v));
 			iface_store(ctx, keys[i], 0, &v);
 			n++;
 		}

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <bpf/bpf.h>
+
 #include "ctx.h"
 #include "events.h"
 #include "guard.h"
@@ -476,6 +478,14 @@ struct json_object *weir_view_summary_json(const struct weir_ep_view *v)
 		add_str(i, "tc", v->iface_tc ? v->iface_tc : "none");
 		json_object_object_add(o, "interface", i);
 	}
+	if (v->shaping[WEIR_EGRESS] || v->shaping[WEIR_INGRESS]) {
+		struct json_object *sh = json_object_new_object();
+
+		for (int d = 0; d < WEIR_DIRS; d++)
+			if (v->shaping[d])
+				add_str(sh, weir_dir_names[d], v->shaping[d]);
+		json_object_object_add(o, "shaping", sh);
+	}
 	if (v->error)
 		add_str(o, "error", v->error);
 	return o;
@@ -522,6 +532,24 @@ struct collect {
 	bool dp_loaded;
 };
 
+/*
+ * Which program shapes each direction of a running endpoint, read live: egress is always the
+ * cgroup program's; ingress the interface's when its program shapes it (a pod's later
+ * container with another rate moves it back to the cgroup, see registry.c).
+ */
+static void shaping_paths(struct weir_ctx *ctx, uint32_t ep, struct weir_ep_view *v)
+{
+	struct weir_endpoint cfg;
+
+	if (bpf_map_lookup_elem(ctx->dp.map[WEIR_MAP_ENDPOINTS], &ep, &cfg) ||
+	    !(cfg.flags & WEIR_EP_ACTIVE))
+		return;
+	if (cfg.shape[WEIR_EGRESS].rate)
+		v->shaping[WEIR_EGRESS] = "cgroup";
+	if (cfg.shape[WEIR_INGRESS].rate)
+		v->shaping[WEIR_INGRESS] = cfg.flags & WEIR_EP_SHAPE_IFACE ? "interface" : "cgroup";
+}
+
 static int view_fill(struct weir_ctx *ctx, struct collect *c, struct weir_ep_view *v,
 		     const char *id, const struct weir_record *rec, const struct weir_error *why)
 {
@@ -553,6 +581,8 @@ static int view_fill(struct weir_ctx *ctx, struct collect *c, struct weir_ep_vie
 	v->stopped_ms = rec->stopped_ms;
 	if (!v->id || (rec->name && !v->name) || (rec->cgroup && !v->cgroup))
 		return -ENOMEM;
+	if (rec->state == WEIR_STATE_RUNNING && c->dp_loaded)
+		shaping_paths(ctx, rec->endpoint, v);
 	if (!c->drops)
 		return 0;
 	if (rec->state == WEIR_STATE_RUNNING && c->dp_loaded)
@@ -598,8 +628,9 @@ int weir_views_collect(struct weir_ctx *ctx, bool with_counters, struct weir_ep_
 	int r;
 
 	memset(out, 0, sizeof(*out));
+	/* without counters too: the shaping paths are read from the datapath */
+	c.dp_loaded = !weir_ctx_datapath(ctx, false, &e);
 	if (with_counters) {
-		c.dp_loaded = !weir_ctx_datapath(ctx, false, &e);
 		if (c.dp_loaded)
 			weir_drops_read(ctx, &drops);
 		c.drops = &drops;

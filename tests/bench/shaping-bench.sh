@@ -6,8 +6,14 @@
 # over a veth to a "host" namespace, also the script's own. Each cell (rate, direction) is
 # measured with each option in turn, the options' order rotating from round to round:
 #
-#   weir  kubernetes.io/{egress,ingress}-bandwidth through weir-hook (the cgroup's programs),
-#         with weir's default burst (egress 10 ms at the rate, ingress 250 ms, at least 65 KiB)
+#   weir  kubernetes.io/{egress,ingress}-bandwidth through weir-hook, with weir's default
+#         burst (egress 10 ms at the rate, ingress 250 ms, at least 65 KiB). weir-hook runs in
+#         the host namespace, where the veth's far end is, as on a node: egress is shaped by
+#         the cgroup's program, ingress by weir's tc program on the host end (the interface
+#         path; the figures say which path weir reported)
+#   weircg the same, with weir-hook run outside the host namespace, so that the veth's far end
+#         is not weir's and ingress is shaped by the cgroup ingress program (the path of host
+#         network, macvlan and rootless containers); egress is the same as weir's
 #   tbf   a TBF qdisc (latency 25 ms) on the sender's side of the veth: the container's eth0
 #         for egress, the host end for ingress
 #   htb   an HTB qdisc with one class (rate = ceil, default pfifo leaf), in the same place
@@ -33,7 +39,7 @@
 # sender's). The small flow keeps the namespace's default. Figures are medians over rounds.
 #
 # Usage: tests/bench/shaping-bench.sh [--rounds N] [--seconds S] [--quick]
-#          [--rates "10M 100M 1G"] [--cc "cubic bbr"] [--options "weir tbf htb cni"]
+#          [--rates "10M 100M 1G"] [--cc "cubic bbr"] [--options "weir weircg tbf htb cni"]
 #          [--dirs "egress ingress"]                          (root, after make)
 #   --quick: one round of 3-second measurements.
 set -euo pipefail
@@ -42,7 +48,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 bench_init shaping-bench
 HOOK=$BIN/weir-hook WEIR=$BIN/weir
-ROUNDS=3 SECS=4 RATES="10M 100M 1G" CCS="cubic bbr" OPTS="weir tbf htb cni" DIRS="egress ingress"
+ROUNDS=3 SECS=4 RATES="10M 100M 1G" CCS="cubic bbr" OPTS="weir weircg tbf htb cni" DIRS="egress ingress"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rounds) ROUNDS=$2; shift 2 ;;
@@ -82,12 +88,21 @@ CG2=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
 CG=$CG2/$P-ctr
 PIDS=
 WEIR_ON=0
+PATHS= # opt:dir:path, as weir list reported the shaping path at each attach
 bench_own_weir "$P" "$TMP" || { echo "shaping-bench: cannot set up its own weir" >&2; exit 1; }
 hook() { "$HOOK" --config "$BENCH_CONF" "$@"; }
+# hook_as OPT ARGS...: weir-hook where OPT runs it: weir in the host namespace (the veth's far
+# end is weir's: the interface path), weircg outside it (the cgroup path)
+hook_as() {
+	local opt=$1
+	shift
+	# nsenter, not ip netns exec: that mounts the namespace's own /sys, without the bpffs
+	if [ "$opt" = weir ]; then nsenter --net="/run/netns/$NS" "$HOOK" --config "$BENCH_CONF" "$@"; else hook "$@"; fi
+}
 weir() { "$WEIR" --config "$BENCH_CONF" "$@"; }
 cleanup() {
 	set +e
-	[ "$WEIR_ON" = 0 ] || hook poststop <"$TMP/ctr.stop" >/dev/null 2>&1
+	[ "$WEIR_ON" = 0 ] || hook_as "$WEIR_ON" poststop <"$TMP/ctr.stop" >/dev/null 2>&1
 	for p in $PIDS; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	ip netns del "$NC" 2>/dev/null
@@ -111,14 +126,17 @@ ip -n "$NC" link set eth0 up
 ip -n "$NS" link set vs0 up
 MTU=$(ip netns exec "$NC" cat /sys/class/net/eth0/mtu)
 in_srv() { ip netns exec "$NS" "$@"; }
+# ip netns exec itself, not in_srv: $! is then the server's pid, which cleanup kills
 for port in 5201 5202; do
-	in_srv iperf3 -s -p "$port" >/dev/null 2>&1 &
+	ip netns exec "$NS" iperf3 -s -p "$port" >/dev/null 2>&1 &
 	PIDS="$PIDS $!"
 done
-in_srv sockperf server --tcp -i "$S_IP" -p 11111 >/dev/null 2>&1 &
+ip netns exec "$NS" sockperf server --tcp -i "$S_IP" -p 11111 >/dev/null 2>&1 &
 PIDS="$PIDS $!"
 mkdir -p "$CG" "$TMP/ctr"
-sh -c 'echo $$ > "$1/cgroup.procs"; exec sleep 100000' sh "$CG" &
+# the container's first process, in its network namespace too: weir finds the interface from it
+# shellcheck disable=SC2016 # expanded by the inner sh
+nsenter --net="/run/netns/$NC" sh -c 'echo $$ > "$1/cgroup.procs"; exec sleep 100000' sh "$CG" &
 SLEEPER=$!
 PIDS="$PIDS $SLEEPER"
 bench_wait 10 bench_listening "$NS" 5201 5202 11111
@@ -170,12 +188,13 @@ shaper_on() { # OPT DIR RATE_BPS QDISC_BURST
 	read -r ns dev <<<"$(shaper_dev "$dir")"
 	case $opt in
 	none) ;;
-	weir)
+	weir | weircg)
 		jq -n --arg k "kubernetes.io/$dir-bandwidth" --arg v "$rate" \
 			'{ociVersion: "1.0.2", annotations: {($k): $v}}' >"$TMP/ctr/config.json"
 		jq -n --arg id "$P-ctr" --argjson pid "$SLEEPER" --arg b "$TMP/ctr" \
-			'{ociVersion: "1.0.2", id: $id, status: "creating", pid: $pid, bundle: $b}' | hook createRuntime
-		WEIR_ON=1
+			'{ociVersion: "1.0.2", id: $id, status: "creating", pid: $pid, bundle: $b}' | hook_as "$opt" createRuntime
+		WEIR_ON=$opt
+		PATHS="$PATHS $opt:$dir:$(weir list --json | jq -r --arg id "$P-ctr" --arg d "$dir" '.[] | select(.id == $id) | .shaping[$d] // "?"')"
 		;;
 	tbf)
 		ip netns exec "$ns" tc qdisc replace dev "$dev" root tbf rate "${rate}bit" burst "$burst" latency 25ms ;;
@@ -195,7 +214,7 @@ shaper_off() { # OPT DIR RATE_BPS QDISC_BURST
 	local ns dev
 	read -r ns dev <<<"$(shaper_dev "$2")"
 	case $1 in
-	weir) hook poststop <"$TMP/ctr.stop"; WEIR_ON=0 ;;
+	weir | weircg) hook_as "$1" poststop <"$TMP/ctr.stop"; WEIR_ON=0 ;;
 	tbf | htb) ip netns exec "$ns" tc qdisc del dev "$dev" root ;;
 	cni)
 		cni_bandwidth DEL "$2" "$3" "$4" >/dev/null
@@ -232,7 +251,7 @@ shaper_bytes() {
 	local ns dev
 	read -r ns dev <<<"$(shaper_dev "$2")"
 	case $1 in
-	weir) weir stats --json "$P-ctr" | jq --arg d "$2" '.[$d].tcp.bytes + .[$d].udp.bytes' ;;
+	weir | weircg) weir stats --json "$P-ctr" | jq --arg d "$2" '.[$d].tcp.bytes + .[$d].udp.bytes' ;;
 	tbf | htb) ip netns exec "$ns" tc -s -j qdisc show dev "$dev" | jq '[.[] | select(.root == true)][0].bytes' ;;
 	cni)
 		if [ "$2" = egress ]; then
@@ -384,7 +403,7 @@ for rate in $RATES; do
 	bps=$(bps "$rate")
 	for dir in $DIRS; do
 		for opt in "${opts[@]}"; do
-			if [ "$opt" = weir ] && [ "$dir" = ingress ]; then b=$(burst_of "$bps" 250); else b=$(burst_of "$bps" 10); fi
+			if [[ $opt == weir* ]] && [ "$dir" = ingress ]; then b=$(burst_of "$bps" 250); else b=$(burst_of "$bps" 10); fi
 			f=$(med "$opt" "$rate" "$dir" - first)
 			off=$(med "$opt" "$rate" "$dir" - offered)
 			i50=$(med "$opt" "$rate" "$dir" - idle50)
@@ -401,6 +420,13 @@ for rate in $RATES; do
 					"$(fmt "$l50" 1000 '%.3f')" "${f:--} ($b)$(awk -v o="$off" -v b="$bps" 'BEGIN { if (o != "" && o < 1.2 * b) printf " offered only %.2f of the limit", o / b }')"
 			done
 		done
+	done
+done
+echo
+for opt in weir weircg; do
+	for dir in $DIRS; do
+		p=$(tr ' ' '\n' <<<"$PATHS" | awk -F: -v o="$opt" -v d="$dir" '$1 == o && $2 == d { print $3 }' | sort | uniq -c | awk '{ printf "%s%s x%s", sep, $2, $1; sep = ", " }')
+		[ -z "$p" ] || echo "$opt $dir shaped by: $p (weir list)"
 	done
 done
 echo

@@ -486,6 +486,126 @@ static void test_iface_ingress(void **state)
 	iface_set(0, 0, 0);
 }
 
+/* The IPv4 header checksum of the packet, as a receiver checks it: 0 when it is right. */
+static uint16_t ip4_csum(const uint8_t *ip)
+{
+	uint32_t sum = 0;
+
+	for (int i = 0; i < 20; i += 2)
+		sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+static int iface_out(const struct pkt *p, struct pkt *out)
+{
+	struct __sk_buff ctx = {.ifindex = ifindex};
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = p->buf, .data_size_in = p->len,
+		    .data_out = out->buf, .data_size_out = sizeof(out->buf), .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx));
+
+	if (bpf_prog_test_run_opts(bpf_program__fd(skel->progs.weir_iface_egress), &opts))
+		fail_msg("test run: %s", strerror(errno));
+	out->len = opts.data_size_out;
+	return (int)opts.retval;
+}
+
+/* EP's ingress shaped at the interface: 240,000 B/s, marks past 4.5 ms ahead, drops past 9.5. */
+static void shape_iface_set(uint32_t flags)
+{
+	struct weir_endpoint epv = {.flags = WEIR_EP_ACTIVE | flags};
+	uint32_t ep = EP;
+	static uint32_t gen = 100;
+
+	epv.gen = ++gen; /* a fresh, idle limiter */
+	epv.shape[WEIR_INGRESS].rate = 240000;
+	epv.shape[WEIR_INGRESS].burst_ns = 9500000;
+	epv.shape[WEIR_INGRESS].mark_ns = 4500000;
+	assert_int_equal(
+		bpf_map_update_elem(bpf_map__fd(skel->maps.weir_endpoints), &ep, &epv, BPF_ANY), 0);
+}
+
+/*
+ * weir_iface_egress shapes a marked endpoint's ingress: packets pass, then (ahead of the rate
+ * by more than the mark threshold) pass CE-marked with a right IPv4 checksum, then (past the
+ * burst) are dropped, each counted once in the endpoint's ingress counters; the cgroup ingress
+ * program then shapes nothing of it. Back-to-back test runs take microseconds, each packet
+ * (240 IP bytes) costs 1 ms of the rate: 4 pass, 5 are marked, the rest dropped.
+ */
+static void test_iface_shaping(void **state)
+{
+	struct pkt ect = make_pkt("10.3.0.1", "10.1.0.2", IPPROTO_TCP, 80, 41000, 200);
+	struct pkt ect6 = make_pkt("fd03::1", "fd01::2", IPPROTO_UDP, 53, 41000, 192);
+	struct pkt plain = ect, out;
+	int pass = 0, mark = 0, drop = 0, r;
+	struct weir_counters c;
+	uint8_t *ip = ect.buf + 14;
+
+	(void)state;
+	setup_endpoint(NULL, NULL, false);
+	ip[1] = 0x02; /* ECT(0) */
+	put16(ip + 10, 0);
+	put16(ip + 10, ip4_csum(ip));
+	ect6.buf[15] |= 0x20; /* traffic class ECT(0): ECN is bits 4-5 of the second byte */
+	plain.buf[15] = 0;
+	put16(plain.buf + 24, 0);
+	put16(plain.buf + 24, ip4_csum(plain.buf + 14));
+	iface_set(1, EP, 0);
+
+	shape_iface_set(WEIR_EP_SHAPE_IFACE);
+	for (int i = 0; i < 12; i++) {
+		r = iface_out(&ect, &out);
+		if (r == TC_DROP) {
+			drop++;
+			continue;
+		}
+		assert_int_equal(r, TC_NEXT);
+		assert_int_equal(ip4_csum(out.buf + 14), 0);
+		if ((out.buf[15] & 3) == 3)
+			mark++;
+		else
+			pass++;
+	}
+	assert_int_equal(pass, 4);
+	assert_int_equal(mark, 5);
+	assert_int_equal(drop, 3);
+	c = counters();
+	assert_int_equal(c.dir[WEIR_INGRESS].ce_marked, 5);
+	assert_int_equal(c.dir[WEIR_INGRESS].shaped_dropped.packets, 3);
+	assert_int_equal(c.dir[WEIR_INGRESS].shaped_dropped.bytes, 3 * 240);
+	/* the cgroup program counts what passes and shapes none of it: no second limiter */
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(ingress(&ect), 1);
+	c = counters();
+	assert_int_equal(c.dir[WEIR_INGRESS].shaped_dropped.packets, 3);
+	assert_int_equal(c.dir[WEIR_INGRESS].ce_marked, 5);
+
+	/* not ECN-capable: passes unmarked, uncounted, where an ECT one would be marked */
+	shape_iface_set(WEIR_EP_SHAPE_IFACE);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(iface_out(&plain, &out), TC_NEXT);
+	assert_int_equal(out.buf[15] & 3, 0);
+	assert_int_equal(ip4_csum(out.buf + 14), 0);
+	assert_int_equal(counters().dir[WEIR_INGRESS].ce_marked, 5);
+
+	/* IPv6: the traffic class's ECN bits */
+	shape_iface_set(WEIR_EP_SHAPE_IFACE);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(iface_out(&ect6, &out), TC_NEXT);
+	assert_int_equal(out.buf[15] & 0x30, 0x30);
+	assert_int_equal(counters().dir[WEIR_INGRESS].ce_marked, 7); /* the 5th and 6th */
+
+	/* without the bit the interface shapes nothing, the cgroup program does */
+	shape_iface_set(0);
+	for (int i = 0; i < 12; i++)
+		assert_int_equal(iface_out(&ect, &out), TC_NEXT);
+	for (int i = 0; i < 12; i++)
+		ingress(&ect);
+	assert_true(counters().dir[WEIR_INGRESS].shaped_dropped.packets > 3);
+	iface_set(0, 0, 0);
+}
+
 static void test_unregistered_and_malformed(void **state)
 {
 	struct pkt p = make_pkt("10.1.0.2", "10.2.0.9", IPPROTO_TCP, 40000, 443, 0);
@@ -1146,6 +1266,7 @@ int main(void)
 		cmocka_unit_test(test_ct_shared_map_would_evict),
 		cmocka_unit_test(test_unregistered_and_malformed),
 		cmocka_unit_test(test_iface_ingress),
+		cmocka_unit_test(test_iface_shaping),
 		cmocka_unit_test(test_random_policies_in_kernel),
 	};
 

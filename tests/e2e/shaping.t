@@ -107,6 +107,8 @@ cmp_num "$(jq -r '.egress.shaped_dropped.packets' <<<"$st")" -gt 0 "weir stats c
 cmp_num "$(jq -r '.ingress.shaped_dropped.packets' <<<"$st")" -gt 0 "and the ingress ones"
 is "$(jq -r '[.egress.rate_limit_bps, .ingress.rate_limit_bps] | join(" ")' <<<"$st")" \
 	"10000000 10000000" "weir stats shows the configured rates"
+is "$(weir_record "$(runc_id s10)" | jq -r '"\(.shaping.egress) \(.shaping.ingress)"')" "cgroup cgroup" \
+	"weir list: both directions shaped by the cgroup programs (the veth's far end is not in weir's namespace; iface-shaping.t has the interface path)"
 cmp_num "$(jq -r '.egress.congestion_notified + .ingress.ce_marked' <<<"$st")" -gt 0 \
 	"and the congestion notifications and CE marks of the limiter"
 top=$("$WEIR" top --once --interval 0.2 2>&1 | awk -v id="$(runc_id s10)" '$2 == id')

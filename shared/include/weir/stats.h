@@ -96,6 +96,8 @@ struct weir_ep_view {
 	char *iface_name; /* the host-side veth, or NULL: cgroup programs only */
 	char *iface_tc;	  /* how weir's program is on it: "tcx", "clsact" or "none" */
 	uint32_t iface_ifindex;
+	/* which program shapes each direction: "cgroup", "interface", or NULL: not shaped */
+	const char *shaping[WEIR_DIRS];
 	char *error; /* why the record is unreadable (state unknown) */
 	int state;   /* enum weir_ep_state or WEIR_VIEW_UNKNOWN */
 	uint32_t endpoint;
