@@ -22,7 +22,7 @@ export WEIR_CRI_SUBNET4=10.89.85.0/24
 export WEIR_CRI_SUBNET6=
 export WEIR_CRI_CGROUP_ROOT=/weir-test-nri-ct
 export WEIR_CRI_IMAGE=localhost/weir-test/busybox-wtool:1
-export WEIR_CRI_IMAGE_FILES=${WEIR_OUTPUT:-$HERE/../../../.output}/bin/wtool
+SUITE_TOOLS=wtool
 # shellcheck source=tests/e2e/cri/suite.sh
 . "$HERE/suite.sh"
 suite_init weir weir-nri wtool

@@ -7,6 +7,7 @@
 #   HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 #   T=/run/weir-test/nri-x BPFFS=/sys/fs/bpf/weir-test-x
 #   export WEIR_CRI_DIR=$T/containerd WEIR_NRI_SOCK=$T/nri/nri.sock WEIR_CRI_BRIDGE=weirx0 ...
+#   SUITE_TOOLS="wtool"             # of .output/bin, copied into the image (WEIR_CRI_IMAGE_FILES)
 #   CONF_EXTRA='"security": "..."'  # more members of weir.conf (optional)
 #   NRI_ARGS=(--flow-log)           # more arguments of weir-nri (optional)
 #   . "$HERE/suite.sh"
@@ -28,6 +29,10 @@ WORK=
 CONF_EXTRA=${CONF_EXTRA:-}
 [ -n "${NRI_ARGS+set}" ] || NRI_ARGS=()
 
+if [ -n "${SUITE_TOOLS:-}" ]; then
+	WEIR_CRI_IMAGE_FILES=$(for b in $SUITE_TOOLS; do printf '%s ' "$OUT/bin/$b"; done)
+	export WEIR_CRI_IMAGE_FILES=${WEIR_CRI_IMAGE_FILES% }
+fi
 # shellcheck source=tests/e2e/cri/lib.sh
 . "$HERE/lib.sh"
 # shellcheck source=tests/e2e/cri/tap.sh
@@ -75,6 +80,19 @@ wait_for() {
 		sleep 0.05
 	done
 	"$@" >/dev/null 2>&1
+}
+
+ctr_exited() { cri inspect "$1" | jq -e '.status.state == "CONTAINER_EXITED"' >/dev/null; }
+
+# run_once POD NAME CMD...: run a container whose command is CMD, wait until it exited; print
+# "ID EXIT FIRST-LINE" (its first line of output, from the CRI log).
+run_once() {
+	local pod=$1 name=$2 c code
+	shift 2
+	c=$(cri run "$pod" "$name" -- "$@") || return 1
+	wait_for 10 ctr_exited "$c" || return 1
+	code=$(cri inspect "$c" | jq -r '.status.exit_code')
+	echo "$c $code $(sed -n 's/^[^ ]* stdout [FP] //p' "$(cri inspect "$c" | jq -r .status.log_path)" | head -n 1)"
 }
 
 suite_cleanup() {
