@@ -36,23 +36,9 @@ FLOOD_SOCKETS=5 FLOOD_PORTS=60000
 FLOOD=$((FLOOD_SOCKETS * FLOOD_PORTS))
 DEFAULT_BUDGET=4096
 
-cw() {
-	local name=$1
-	shift
-	wrun runc_exec "$name" /bin/wtool "$@"
-}
+cw() { runc_wtool "$@"; } # wtool in a container (lib/runc.sh)
 
-# start NAME IDX BUNDLE-OPTIONS... -- CMD: build and start, one test line.
-start() {
-	local name=$1
-	runc_bundle "$@"
-	if runc_start "$name"; then
-		pass "$name: container starts with weir's hooks"
-	else
-		fail "$name: container starts with weir's hooks"
-		diag_block "runc stderr" "$(runc_err "$name")"
-	fi
-}
+start() { runc_start_pass "$@"; } # NAME IDX BUNDLE-OPTIONS... -- CMD (lib/runc.sh)
 
 # ct ID JQ-PATHS: the values, space-separated; -1 for one that is missing
 ct() { weir_stats "$1" | jq -r "[$2] | map(if type == \"number\" then tostring else \"-1\" end) | join(\" \")" || true; }
