@@ -359,8 +359,9 @@ int cmd_gc(struct cli *cli, int argc, char **argv)
 		json_object_object_add(o, "unknown", json_object_new_uint64(rep.unknown));
 		cli_print_json(o);
 	} else {
-		printf("gc: %u endpoints of vanished containers detached, %u interrupted attaches "
-		       "or detaches undone, %u expired records removed, %u orphans cleaned, %u "
+		printf("gc: %u endpoints of vanished containers detached, %u repaired (interrupted "
+		       "attaches or detaches undone, conntrack maps put back), %u expired records "
+		       "removed, %u orphans cleaned, %u "
 		       "stale map entries deleted, %u unreadable records left alone\n",
 		       rep.detached, rep.repaired, rep.expired, rep.orphans, rep.stale_entries,
 		       rep.unknown);

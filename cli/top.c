@@ -6,7 +6,9 @@
  * DROPS (policy drops in both directions plus the kernel's own drops), GUARD (security guard
  * events, `weir events`) and RETRANS are totals
  * since the container started; P50/P99 RTT are read off the kernel's smoothed-RTT histogram
- * with weir_hist_quantile(), as `weir stats` reads them.
+ * with weir_hist_quantile(), as `weir stats` reads them. CONNTRACK is the endpoint's
+ * conntrack map now: entries / budget, and the entries its LRU evicted so far when there are
+ * any (`weir stats`' conntrack line); it sorts by how full the map is.
  *
  * Keys: s cycles the sort column, r reverses the order, q quits. --once prints one frame on
  * stdout without curses (two readings --interval apart, so rates are real).
@@ -48,6 +50,7 @@ enum col {
 	COL_RETRANS,
 	COL_P50,
 	COL_P99,
+	COL_CT,
 	NCOLS,
 };
 
@@ -72,6 +75,7 @@ static const struct {
 	[COL_RETRANS] = {"RETRANS", "retrans", 9, false},
 	[COL_P50] = {"P50 RTT", "p50", 9, false},
 	[COL_P99] = {"P99 RTT", "p99", 9, false},
+	[COL_CT] = {"CONNTRACK", "ct", 19, false},
 };
 
 struct totals {
@@ -83,6 +87,7 @@ struct row {
 	char name[128];
 	char pod[256];
 	struct totals t;
+	struct weir_ct_usage ct;
 	double v[NCOLS];
 	bool has[NCOLS]; /* the numeric value is known */
 };
@@ -152,6 +157,11 @@ static void row_fill(struct row *rw, const struct weir_ep_view *ep)
 		for (int a = 0; a < WEIR_GACTIONS; a++)
 			rw->v[COL_GUARD] += (double)s->guards.n[i][a];
 	rw->has[COL_GUARD] = s->has_guards;
+	if (s->has_ct && s->ct.budget) {
+		rw->ct = s->ct;
+		rw->v[COL_CT] = (double)s->ct.entries / (double)s->ct.budget;
+		rw->has[COL_CT] = true;
+	}
 	if (s->has_tcp) {
 		rw->v[COL_RETRANS] = (double)s->tcp.retransmits;
 		rw->has[COL_RETRANS] = true;
@@ -337,6 +347,18 @@ static void fmt_cell(char *out, size_t size, const struct row *rw, enum col c)
 	case COL_P99:
 		fmt_us(out, size, rw->has[c], rw->v[c]);
 		break;
+	case COL_CT: {
+		char ev[32];
+
+		if (!rw->has[c]) {
+			snprintf(out, size, "-");
+			break;
+		}
+		fmt_rate(ev, sizeof(ev), true, (double)rw->ct.evicted);
+		snprintf(out, size, "%" PRIu64 "/%" PRIu64 "%s%s", rw->ct.entries, rw->ct.budget,
+			 rw->ct.evicted ? " ev " : "", rw->ct.evicted ? ev : "");
+		break;
+	}
 	case COL_DROPS:
 	case COL_SHAPED:
 	case COL_GUARD:
@@ -528,9 +550,9 @@ int cmd_top(struct cli *cli, int argc, char **argv)
 				}
 			if (!found) {
 				pr_err("top: --sort \"%s\": expected id, name, pod, tx-bytes, "
-				       "rx-bytes, tx-packets, rx-packets, drops, guard, retrans, "
-				       "p50 or "
-				       "p99",
+				       "rx-bytes, tx-packets, rx-packets, tx-limit, rx-limit, "
+				       "drops, "
+				       "shaped, guard, retrans, p50, p99 or ct",
 				       optarg);
 				return 2;
 			}

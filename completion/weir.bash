@@ -42,7 +42,7 @@ _weir() {
 		;;
 	--sort)
 		mapfile -t COMPREPLY < <(compgen -W "id name pod tx-bytes rx-bytes tx-packets
-			rx-packets drops retrans p50 p99" -- "$cur")
+			rx-packets tx-limit rx-limit drops shaped guard retrans p50 p99 ct" -- "$cur")
 		return
 		;;
 	--interval | --listen | --to | --from | --container)

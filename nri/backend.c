@@ -62,8 +62,10 @@ static int each_running(struct weir_ctx *ctx, const char *id, const struct weir_
 {
 	const struct each *e = arg;
 
+	/* a conntrack map whose slot or pin went counts as half done: attaching puts it back */
 	if (rec && !strcmp(rec->source, "nri") && rec->state != WEIR_STATE_STOPPED)
-		e->fn(e->arg, id, rec->state == WEIR_STATE_RUNNING);
+		e->fn(e->arg, id,
+		      rec->state == WEIR_STATE_RUNNING && weir_endpoint_ct_intact(ctx, rec));
 	return 0;
 }
 

@@ -709,7 +709,8 @@ static void sync_finish(struct weir_nri *w)
 			continue;
 		}
 		if (known == EP_HALF_DONE)
-			nri_warn("synchronize: container %s (%s): its attach was interrupted: "
+			nri_warn("synchronize: container %s (%s): its endpoint is not whole (an "
+				 "interrupted attach, or a conntrack map's slot or pin gone): "
 				 "attaching it again",
 				 WEIR_QN(s->id), WEIR_QN(s->name));
 		pod_view_of_rec(idmap_get(&w->pods, s->pod_id), s->pod_id, &pv);

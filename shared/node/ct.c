@@ -6,7 +6,8 @@
  * it at detach, where a map id would not. The map is freed when both are gone: teardown
  * (detach, a failed attach) clears the slot and removes the pin, the gc sweep removes those of
  * ids nobody holds, and unload removes every pin of the maps folder. A weir-nri restart finds
- * slots and pins as they were.
+ * slots and pins as they were. When something else removed a pin or changed a slot, check
+ * tells, and restore makes them one map again (the registry calls it from attach and gc).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -122,6 +123,83 @@ unsigned int weir_ct_sweep(int outer, const char *pin_dir, const bool *held)
 	if (d)
 		closedir(d);
 	return n;
+}
+
+static uint32_t map_id(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	return bpf_map_get_info_by_fd(fd, &info, &len) ? 0 : info.id;
+}
+
+int weir_ct_check(int outer, const char *pin_dir, uint32_t ep)
+{
+	char pin[PATH_MAX];
+	uint32_t slot, pinned;
+	int fd;
+
+	if (bpf_map_lookup_elem(outer, &ep, &slot))
+		return -errno;
+	if (!pin_dir)
+		return 0;
+	if (pin_path(pin_dir, ep, pin, sizeof(pin)))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(pin);
+	if (fd < 0)
+		return -errno;
+	pinned = map_id(fd);
+	close(fd);
+	return pinned == slot ? 0 : -ESTALE;
+}
+
+int weir_ct_restore(int outer, const char *pin_dir, uint32_t ep, uint32_t entries,
+		    struct weir_error *err)
+{
+	char pin[PATH_MAX];
+	uint32_t id;
+	int fd, r;
+
+	if (!pin_dir)
+		return weir_ct_check(outer, NULL, ep)
+			       ? weir_ct_create(outer, NULL, ep, entries, err)
+			       : 0;
+	if (pin_path(pin_dir, ep, pin, sizeof(pin)))
+		return weir_error_set(err, -ENAMETOOLONG, "%s: path too long", pin_dir);
+	/* the pinned map is the one weir made: the datapath gets it back, entries and all */
+	fd = bpf_obj_get(pin);
+	if (fd >= 0) {
+		r = bpf_map_update_elem(outer, &ep, &fd, BPF_ANY) ? -errno : 0;
+		close(fd);
+		if (!r) {
+			pr_warn("endpoint %u: weir_ct slot set again to the map pinned as %s", ep,
+				pin);
+			return 0;
+		}
+		pr_warn("endpoint %u: %s is no conntrack map weir_ct takes: %s", ep, pin,
+			strerror(-r));
+	}
+	/* no usable pin: the slot's map, which the datapath tracks flows in, is pinned again */
+	if (!bpf_map_lookup_elem(outer, &ep, &id)) {
+		fd = bpf_map_get_fd_by_id(id);
+		if (fd < 0)
+			return weir_error_set(
+				err, -errno,
+				"endpoint %u: cannot open its conntrack map (id %u) to "
+				"pin it again as %s: %s",
+				ep, id, pin, strerror(errno));
+		unlink(pin);
+		r = bpf_obj_pin(fd, pin) ? -errno : 0;
+		close(fd);
+		if (r)
+			return weir_error_set(err, r, "cannot pin %s: %s", pin, strerror(-r));
+		pr_warn("endpoint %u: its conntrack map pinned again as %s", ep, pin);
+		return 0;
+	}
+	pr_warn("endpoint %u: its conntrack map is gone (no slot, no pin): a new one, without the "
+		"flows it tracked",
+		ep);
+	return weir_ct_create(outer, pin_dir, ep, entries, err);
 }
 
 /* The kernel's own figure for the map's memory (fdinfo memlock), 0 when it gives none. */

@@ -68,6 +68,18 @@ void weir_ct_remove(int outer, const char *pin_dir, uint32_t ep);
 int weir_ct_open(int outer, const char *pin_dir, uint32_t ep);
 int weir_ct_usage(int outer, const char *pin_dir, uint32_t ep, struct weir_ct_usage *out);
 unsigned int weir_ct_sweep(int outer, const char *pin_dir, const bool *held);
+/*
+ * Is weir_ct[ep] the map pinned as weir_ct_<ep>? 0 when it is, -ENOENT when the slot or the
+ * pin is missing, -ESTALE when they name different maps, another -errno when it cannot tell.
+ */
+int weir_ct_check(int outer, const char *pin_dir, uint32_t ep);
+/*
+ * Make slot and pin name one map again, keeping the tracked flows wherever they survive: the
+ * pinned map goes back into the slot, else the slot's map is pinned again (CAP_SYS_ADMIN: a
+ * map by id), else a new map of `entries` is made (its flows are lost). 0 or -errno.
+ */
+int weir_ct_restore(int outer, const char *pin_dir, uint32_t ep, uint32_t entries,
+		    struct weir_error *err);
 
 /* Security guards of an endpoint (shared/guardreg.c), for the registry. */
 struct weir_spec;

@@ -22,13 +22,16 @@ struct gc_pass {
 	size_t n, cap;
 };
 
-static bool needs_settling(const struct weir_record *rec, uint64_t expire_before_ms)
+static bool needs_settling(struct weir_ctx *ctx, const struct weir_record *rec,
+			   uint64_t expire_before_ms)
 {
 	uint64_t cgid;
 
 	switch (rec->state) {
 	case WEIR_STATE_RUNNING:
-		return weir_cgroup_id(rec->cgroup, &cgid) || cgid != rec->cgroup_id;
+		/* its cgroup gone (detach), or its conntrack map's slot or pin (repair) */
+		return weir_cgroup_id(rec->cgroup, &cgid) || cgid != rec->cgroup_id ||
+		       !weir_endpoint_ct_intact(ctx, rec);
 	case WEIR_STATE_STOPPED:
 		return rec->stopped_ms < expire_before_ms;
 	default:
@@ -47,7 +50,7 @@ static int gc_look(struct weir_ctx *ctx, const char *id, const struct weir_recor
 		pr_warn("gc: %s: left alone, with whatever it may own", why->msg);
 		return 0;
 	}
-	if (!needs_settling(rec, g->expire_before_ms))
+	if (!needs_settling(ctx, rec, g->expire_before_ms))
 		return 0;
 	if (g->n == g->cap) {
 		ids = realloc(g->ids, (g->cap ? g->cap * 2 : 16) * sizeof(*ids));

@@ -138,6 +138,8 @@ int weir_record_parse(struct json_object *o, struct weir_record *rec, struct wei
 	if (!r)
 		r = get_u32(o, "guard_links", false, WEIR_GL_ALL, &rec->guard_links, err);
 	if (!r)
+		r = get_u32(o, "ct_entries", false, WEIR_CT_MAX_ENTRIES, &rec->ct_entries, err);
+	if (!r)
 		r = get_u32(o, "iface_ifindex", false, INT32_MAX, &rec->iface_ifindex, err);
 	if (!r)
 		r = get_u32(o, "iface_netns", false, UINT32_MAX, &rec->iface_netns, err);
@@ -232,6 +234,8 @@ static struct json_object *weir_record_to_json(const struct weir_record *rec)
 	add_str(o, "security", rec->security);
 	if (rec->guard_links)
 		add_u64(o, "guard_links", rec->guard_links);
+	if (rec->ct_entries)
+		add_u64(o, "ct_entries", rec->ct_entries);
 	if (rec->iface_ifindex) {
 		add_u64(o, "iface_ifindex", rec->iface_ifindex);
 		add_u64(o, "iface_netns", rec->iface_netns);

@@ -21,7 +21,10 @@
  *     policy keys in keys/<ep>). A process that dies at any instant therefore leaves a record
  *     that says what to undo.
  *  2. "running" means every part is in place: weir_cgroups[cgroup_id] = ep, weir_endpoints[ep]
- *     active with the record's gen, the policy keys written, every link pinned.
+ *     active with the record's gen, the policy keys written, every link pinned, weir_ct[ep]
+ *     the map pinned as weir_ct_<ep>. A conntrack map whose slot or pin something else
+ *     removed is put back, with its flows where the map survives, by the next attach of the
+ *     container (weir-nri's Synchronize) or by gc.
  *  3. A record in "attaching" or "detaching" seen under the lock was left by a process that
  *     died (flock dies with it). The next operation that meets it (an attach or detach of the
  *     same container, or gc) undoes it completely, and says so.
@@ -598,11 +601,40 @@ static bool endpoint_intact(struct weir_ctx *ctx, const struct weir_record *rec)
 	       owner == rec->endpoint;
 }
 
+bool weir_endpoint_ct_intact(struct weir_ctx *ctx, const struct weir_record *rec)
+{
+	struct weir_error e = {};
+
+	/* no datapath pinned: nothing of the endpoint's is left to check or to put back */
+	if (weir_ctx_datapath(ctx, false, &e))
+		return true;
+	return !weir_ct_check(ctx->dp.map[WEIR_MAP_CT], ctx->paths.maps, rec->endpoint);
+}
+
+/*
+ * Its conntrack map (invariant 2) made whole again when something removed its pin or changed
+ * its weir_ct slot: 0 when nothing was missing, 1 when it was put back, or -errno. Without
+ * it, replies of the endpoint's flows in a default-deny direction would be dropped.
+ */
+static int ct_settle(struct weir_ctx *ctx, const struct weir_record *rec, uint32_t entries,
+		     struct weir_error *err)
+{
+	int r = weir_ct_check(ctx->dp.map[WEIR_MAP_CT], ctx->paths.maps, rec->endpoint);
+
+	if (!r)
+		return 0;
+	pr_warn("%s: endpoint %u: its conntrack map %s: putting it back", rec->id, rec->endpoint,
+		r == -ESTALE ? "is not in its weir_ct slot" : "slot or pin is missing");
+	r = weir_ct_restore(ctx->dp.map[WEIR_MAP_CT], ctx->paths.maps, rec->endpoint,
+			    entries ? entries : ctx->cfg.ct_entries, err);
+	return r ? r : 1;
+}
+
 /*
  * What an earlier attach of the same container left: 1 when it is attached to this very
  * cgroup and intact (nothing to do), 0 when the way is clear, or a negative errno.
  */
-static int settle_existing(struct weir_ctx *ctx, const char *id, uint64_t cgid,
+static int settle_existing(struct weir_ctx *ctx, const char *id, uint64_t cgid, uint32_t ct_entries,
 			   struct weir_error *err)
 {
 	struct weir_error why = {};
@@ -620,9 +652,16 @@ static int settle_existing(struct weir_ctx *ctx, const char *id, uint64_t cgid,
 	switch (rec.state) {
 	case WEIR_STATE_RUNNING:
 		if (rec.cgroup_id == cgid && endpoint_intact(ctx, &rec)) {
-			pr_debug("%s: already attached as endpoint %u", id, rec.endpoint);
-			r = 1;
-			break;
+			r = ct_settle(ctx, &rec, ct_entries, &why);
+			/* a map only CAP_SYS_ADMIN can pin again still tracks: weir gc pins it */
+			if (r == -EPERM)
+				pr_warn("%s: %s; weir gc can", id, why.msg);
+			if (r >= 0 || r == -EPERM) {
+				pr_debug("%s: already attached as endpoint %u", id, rec.endpoint);
+				r = 1;
+				break;
+			}
+			pr_warn("%s: %s", id, why.msg);
 		}
 		if (rec.cgroup_id == cgid)
 			pr_warn("%s: endpoint %u is not intact: attaching it again", id,
@@ -806,6 +845,7 @@ static int attach_locked(struct weir_ctx *ctx, const struct attach_plan *p, stru
 		.annotations = ann,
 		.security = p->guards->summary[0] ? p->guards->summary : NULL,
 		.guard_links = p->guards->node_links,
+		.ct_entries = p->spec->ct_entries,
 		.iface_ifindex = p->iface->ifindex,
 		.iface_netns = p->iface->netns_ino,
 		.iface_name = p->iface->ifindex ? p->iface->name : NULL,
@@ -1044,7 +1084,7 @@ int weir_endpoint_attach(struct weir_ctx *ctx, const struct weir_container *c,
 	refused = r != 0;
 	if (r)
 		goto out;
-	r = settle_existing(ctx, c->id, cgid, err);
+	r = settle_existing(ctx, c->id, cgid, spec.ct_entries, err);
 	if (r > 0) {
 		r = 0;
 		goto out;
@@ -1149,7 +1189,10 @@ int weir_registry_settle(struct weir_ctx *ctx, const char *id, uint64_t expire_b
 	case WEIR_STATE_RUNNING:
 		/* the cgroup id, not the path: a path can be made again for another container */
 		if (!weir_cgroup_id(rec.cgroup, &cgid) && cgid == rec.cgroup_id) {
-			r = WEIR_SETTLED_NOTHING;
+			r = weir_ctx_datapath(ctx, false, err);
+			if (!r)
+				r = ct_settle(ctx, &rec, rec.ct_entries, err);
+			r = r < 0 ? r : r ? WEIR_SETTLED_REPAIRED : WEIR_SETTLED_NOTHING;
 			break;
 		}
 		r = detach_locked(ctx, &rec, "cgroup gone", err);

@@ -8,6 +8,7 @@
  * tests/e2e/registry.t kills weir-hook at random instants; this suite names each instant.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -127,6 +128,9 @@ static void assert_intact(const char *id, const char *cg)
 	assert_true(rec.policy_keys > 0);
 	ep_path(path, ctx->ids_dir, rec.endpoint);
 	assert_int_equal(access(path, F_OK), 0);
+	/* its conntrack map: in its weir_ct slot and pinned, the same map */
+	assert_int_equal(weir_ct_check(ctx->dp.map[WEIR_MAP_CT], ctx->paths.maps, rec.endpoint), 0);
+	assert_true(weir_endpoint_ct_intact(ctx, &rec));
 	weir_record_release(&rec);
 }
 
@@ -145,6 +149,9 @@ static void assert_gone(uint32_t ep)
 	assert_int_equal(policy_entries_of(ep), 0);
 	assert_int_equal(bpf_map_lookup_elem(ctx->dp.map[WEIR_MAP_ENDPOINTS], &ep, &epv), 0);
 	assert_false(epv.flags & WEIR_EP_ACTIVE);
+	assert_int_equal(weir_ct_check(ctx->dp.map[WEIR_MAP_CT], ctx->paths.maps, ep), -ENOENT);
+	snprintf(path, sizeof(path), "%s/weir_ct_%u", ctx->paths.maps, ep);
+	assert_int_not_equal(access(path, F_OK), 0);
 }
 
 static void assert_clean(void)
@@ -348,6 +355,142 @@ static void test_not_intact(void **state)
 	assert_clean();
 }
 
+/* ---- conntrack map damaged from outside ---- */
+
+static const struct weir_ct_key held_flow = {
+	.proto = 6, .family = WEIR_V4, .lport = 40000, .rport = 443, .raddr = {10, 1, 2, 3}};
+
+static void ct_pin(uint32_t ep, char *out)
+{
+	snprintf(out, PATH_MAX, "%s/weir_ct_%u", ctx->paths.maps, ep);
+}
+
+/* A flow the endpoint holds, as the datapath would have tracked it. */
+static void ct_hold(uint32_t ep)
+{
+	struct weir_ct_val v = {.gen = 1};
+	struct weir_ct_key k = held_flow;
+	int fd = weir_ct_open(ctx->dp.map[WEIR_MAP_CT], ctx->paths.maps, ep);
+
+	assert_true(fd >= 0);
+	k.ep_id = ep;
+	assert_int_equal(bpf_map_update_elem(fd, &k, &v, BPF_ANY), 0);
+	close(fd);
+}
+
+/* Does the map in the endpoint's weir_ct slot (what the datapath reads) still hold it? */
+static bool ct_holds(uint32_t ep)
+{
+	struct weir_ct_key k = held_flow;
+	struct weir_ct_val v;
+	uint32_t id;
+	int fd, r;
+
+	if (bpf_map_lookup_elem(ctx->dp.map[WEIR_MAP_CT], &ep, &id))
+		return false;
+	fd = bpf_map_get_fd_by_id(id);
+	assert_true(fd >= 0);
+	k.ep_id = ep;
+	r = bpf_map_lookup_elem(fd, &k, &v);
+	close(fd);
+	return !r;
+}
+
+static uint32_t ct_budget(uint32_t ep)
+{
+	struct weir_ct_usage u;
+
+	assert_int_equal(weir_ct_usage(ctx->dp.map[WEIR_MAP_CT], ctx->paths.maps, ep, &u), 0);
+	return u.budget;
+}
+
+static bool ct_intact(const char *id)
+{
+	struct weir_record rec;
+	bool ok;
+
+	read_rec(id, &rec);
+	ok = weir_endpoint_ct_intact(ctx, &rec);
+	weir_record_release(&rec);
+	return ok;
+}
+
+/*
+ * Its conntrack pin removed, its weir_ct slot cleared or pointed at another map: the endpoint
+ * is not intact; gc and an attach of the same container put the map back with its flows, on
+ * the same endpoint. With both gone the flows are lost: a new map of the recorded budget.
+ */
+static void test_ct_not_intact(void **state)
+{
+	struct weir_record rec;
+	char pin[PATH_MAX];
+	uint32_t ep;
+	int other;
+
+	(void)state;
+	assert_int_equal(attach("c11", cg_a), 0);
+	ep = endpoint_of("c11");
+	read_rec("c11", &rec);
+	assert_int_equal(rec.ct_entries, ctx->cfg.ct_entries);
+	weir_record_release(&rec);
+	ct_pin(ep, pin);
+	ct_hold(ep);
+
+	/* the pin: gc pins the slot's map again */
+	assert_int_equal(unlink(pin), 0);
+	assert_false(ct_intact("c11"));
+	assert_int_equal(gc().repaired, 1);
+	assert_intact("c11", cg_a);
+	assert_true(ct_holds(ep));
+	assert_int_equal(gc().repaired, 0); /* nothing left to do */
+
+	/* the slot: gc puts the pinned map back */
+	assert_int_equal(bpf_map_delete_elem(ctx->dp.map[WEIR_MAP_CT], &ep), 0);
+	assert_false(ct_intact("c11"));
+	assert_false(ct_holds(ep));
+	assert_int_equal(gc().repaired, 1);
+	assert_intact("c11", cg_a);
+	assert_true(ct_holds(ep));
+
+	/* the slot again, found by an attach of the same container (weir-nri's Synchronize) */
+	assert_int_equal(bpf_map_delete_elem(ctx->dp.map[WEIR_MAP_CT], &ep), 0);
+	assert_int_equal(attach("c11", cg_a), 0);
+	assert_int_equal(endpoint_of("c11"), ep);
+	assert_intact("c11", cg_a);
+	assert_true(ct_holds(ep));
+
+	/* the slot pointed at another map: the pinned one is weir's */
+	other = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, "other", sizeof(struct weir_ct_key),
+			       sizeof(struct weir_ct_val), WEIR_CT_MIN_ENTRIES, NULL);
+	assert_true(other >= 0);
+	assert_int_equal(bpf_map_update_elem(ctx->dp.map[WEIR_MAP_CT], &ep, &other, BPF_ANY), 0);
+	close(other);
+	assert_int_equal(weir_ct_check(ctx->dp.map[WEIR_MAP_CT], ctx->paths.maps, ep), -ESTALE);
+	assert_false(ct_holds(ep));
+	assert_int_equal(gc().repaired, 1);
+	assert_intact("c11", cg_a);
+	assert_true(ct_holds(ep));
+
+	/* and the pin on its own, for an attach */
+	assert_int_equal(unlink(pin), 0);
+	assert_int_equal(attach("c11", cg_a), 0);
+	assert_int_equal(endpoint_of("c11"), ep);
+	assert_intact("c11", cg_a);
+	assert_true(ct_holds(ep));
+
+	/* both: the map is gone with its flows; a new one of the endpoint's budget */
+	assert_int_equal(bpf_map_delete_elem(ctx->dp.map[WEIR_MAP_CT], &ep), 0);
+	assert_int_equal(unlink(pin), 0);
+	assert_int_equal(gc().repaired, 1);
+	assert_intact("c11", cg_a);
+	assert_false(ct_holds(ep));
+	assert_int_equal(ct_budget(ep), ctx->cfg.ct_entries);
+
+	assert_int_equal(detach("c11"), 0);
+	assert_gone(ep);
+	assert_clean();
+}
+
 /* A restart after a lost poststop: same id, another cgroup. */
 static void test_new_cgroup(void **state)
 {
@@ -464,6 +607,7 @@ int main(void)
 		cmocka_unit_test(test_crash_inside_attach),
 		cmocka_unit_test(test_crash_inside_detach),
 		cmocka_unit_test(test_not_intact),
+		cmocka_unit_test(test_ct_not_intact),
 		cmocka_unit_test(test_new_cgroup),
 		cmocka_unit_test(test_cgroup_taken),
 		cmocka_unit_test(test_sweep),

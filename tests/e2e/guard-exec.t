@@ -22,12 +22,7 @@
 # shellcheck source=lib/guards.sh
 . "$E2E_LIB/guards.sh"
 
-e2e_init
-require_weir
-runc_init
-GTOOL=${GTOOL:-$BIN/gtool}
-[ -x "$GTOOL" ] || bail_out "$GTOOL missing: run make test-build"
-cp "$GTOOL" "$RUNC_ROOTFS/bin/gtool"
+guards_init
 
 # no_escape_event_but_gtool ID DESC: every escape event of ID is of the test's own commands.
 no_escape_event_but_gtool() {

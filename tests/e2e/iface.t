@@ -41,22 +41,9 @@ PSIZE=56
 nx() { ip netns exec "$NODE" "$@"; }
 # nw WTOOL-ARGS: wtool from the node (the container's peer), see wrun
 nw() { wrun nx "$WTOOL" "$@"; }
-cw() {
-	local name=$1
-	shift
-	wrun runc_exec "$name" /bin/wtool "$@"
-}
+cw() { runc_wtool "$@"; } # wtool in a container (lib/runc.sh)
 
-start() {
-	local name=$1
-	runc_bundle "$@"
-	if runc_start "$name"; then
-		pass "$name: container starts with weir's hooks"
-	else
-		fail "$name: container starts with weir's hooks"
-		diag_block "runc stderr" "$(runc_err "$name")"
-	fi
-}
+start() { runc_start_pass "$@"; } # NAME IDX BUNDLE-OPTIONS... -- CMD (lib/runc.sh)
 
 # tc_progs DEV: what bpftool sees on DEV's tc hooks in the node namespace (one line each)
 tc_progs() {

@@ -26,22 +26,9 @@ peer_server "$E2E_TMP/peer-tcp8080.log" tcp-server 8080
 A4=$PEER_A4
 B4=$PEER_B4
 
-cw() {
-	local name=$1
-	shift
-	wrun runc_exec "$name" /bin/wtool "$@"
-}
+cw() { runc_wtool "$@"; } # wtool in a container (lib/runc.sh)
 
-start() {
-	local name=$1
-	runc_bundle "$@"
-	if runc_start "$name"; then
-		pass "$name: container starts"
-	else
-		fail "$name: container starts"
-		diag_block "runc stderr" "$(runc_err "$name")"
-	fi
-}
+start() { runc_start_pass "$@"; } # NAME IDX BUNDLE-OPTIONS... -- CMD (lib/runc.sh)
 
 # flows_json ID: every recent event of ID, one JSON object a line.
 flows_json() {

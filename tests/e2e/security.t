@@ -22,12 +22,7 @@
 # shellcheck source=lib/guards.sh
 . "$E2E_LIB/guards.sh"
 
-e2e_init
-require_weir
-runc_init
-GTOOL=${GTOOL:-$BIN/gtool}
-[ -x "$GTOOL" ] || bail_out "$GTOOL missing: run make test-build"
-cp "$GTOOL" "$RUNC_ROOTFS/bin/gtool"
+guards_init
 
 peer_create "$E2E_PREFIX"
 peer_server "$E2E_TMP/peer-tcp8080.log" tcp-server 8080

@@ -2,7 +2,9 @@
 # weir top end to end: two real runc containers, one of them sending UDP all the time, and
 # `weir top` running in a real terminal (a tmux pane on a private tmux server): its rows are
 # there, the busy container sorts first by TX bytes/s, r reverses, s cycles the sort column,
-# q quits. Then --once for scripts.
+# q quits. Then --once for scripts, with the CONNTRACK column: the idle container, whose
+# 64-entry conntrack map a burst of 100 flows overflowed first, shows its entries/budget and
+# evictions as `weir stats` counts them, and sorts first by it.
 #
 #   prove -v tests/e2e/top.t        (root; `make` first)
 
@@ -24,7 +26,8 @@ A4=$PEER_A4
 BUSY=$(runc_id topa)
 IDLE=$(runc_id topb)
 for n in topa:1 topb:2; do
-	runc_bundle "${n%%:*}" "${n#*:}" --egress "allow $A4 udp/5000" -- sleep 3600
+	runc_bundle "${n%%:*}" "${n#*:}" --ann conntrack.weir.io="$([ "${n%%:*}" = topa ] && echo 4096 || echo 64)" \
+		--egress "allow $A4 udp" -- sleep 3600
 	if runc_start "${n%%:*}"; then
 		pass "container $(runc_id "${n%%:*}") starts with weir's hooks"
 	else
@@ -33,7 +36,11 @@ for n in topa:1 topb:2; do
 	fi
 done
 
-# topa sends all the time (small bursts, so the rate is steady); topb stays quiet
+# topb opens 100 flows once, more than its 64 conntrack entries, then stays quiet
+wrun runc_exec topb /bin/wtool udp-flood "$A4" 2000 2099 1 1
+is "$W_OUT" "ok flows=100 sends=100" "the idle container opens 100 flows once"
+
+# topa sends all the time (small bursts, so the rate is steady)
 (
 	while :; do
 		runc_exec topa /bin/wtool udp-send "$A4" 5000 50 1000 >/dev/null 2>&1 || true
@@ -70,7 +77,7 @@ else
 fi
 like "$(pane)" 'weir top - [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} +endpoints: 2 running' \
 	"the header has the time and the endpoint totals (the suite's two containers)"
-like "$(pane)" 'ID +NAME +POD +TX B/s\* +RX B/s +TX pk/s +RX pk/s +TX LIM +RX LIM +DROPS +SHAPED +GUARD +RETRANS +P50 RTT +P99 RTT' \
+like "$(pane)" 'ID +NAME +POD +TX B/s\* +RX B/s +TX pk/s +RX pk/s +TX LIM +RX LIM +DROPS +SHAPED +GUARD +RETRANS +P50 RTT +P99 RTT +CONNTRACK' \
 	"the columns, sorted by TX B/s"
 # the busy container's TX B/s is a number above zero (k, M...: it sends about 50 kB/s)
 busy_rate() { pane | awk -v id="$BUSY" '$2 == id { print $4 }'; }
@@ -103,8 +110,8 @@ else
 	fail "s moves the sort to the next column (RX B/s)"
 	diag_block pane "$(pane)"
 fi
-# RX B/s -> ... -> GUARD -> ... -> P99 RTT -> ID -> NAME: twelve more
-for _ in 1 2 3 4 5 6 7 8 9 10 11 12; do
+# RX B/s -> ... -> GUARD -> ... -> P99 RTT -> CONNTRACK -> ID -> NAME: thirteen more
+for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13; do
 	tm send-keys -t top s
 done
 if retry 5 pane_has "sort: NAME ascending" && retry 5 busy_first; then
@@ -137,6 +144,22 @@ else
 fi
 rate=$(awk -v id="$BUSY" '$2 == id { print $4 }' <<<"$out")
 like "$rate" '^([1-9][0-9]*|[0-9.]+[kMG])$' "--once measures a rate over the interval (TX B/s $rate)"
+# CONNTRACK: entries/budget, and evictions once there are some, as weir stats counts them
+ct_want() { weir_stats "$1" | jq -r '.conntrack | "\(.entries)/\(.budget)" + (if .evicted > 0 then " ev \(.evicted)" else "" end)'; }
+want_idle=$(ct_want "$IDLE")
+like "$want_idle" '^[0-9]+/64 ev [1-9][0-9]*$' "weir stats: the idle container's 64-entry map evicted entries ($want_idle)"
+like "$(awk -v id="$IDLE" '$2 == id' <<<"$out")" " $want_idle\$" "CONNTRACK of the idle container: $want_idle"
+# the busy one opens a flow with each send (a new socket): entries grow, its budget is 4096
+like "$(awk -v id="$BUSY" '$2 == id' <<<"$out")" ' [1-9][0-9]*/4096$' "CONNTRACK of the busy container: entries/4096, no evictions shown"
+out=$("$WEIR" top --once --interval 0.2 --sort ct 2>&1) && rc=0 || rc=$?
+busy=$(awk -v id="$BUSY" '$2 == id { print NR }' <<<"$out")
+idle=$(awk -v id="$IDLE" '$2 == id { print NR }' <<<"$out")
+if [ "$rc" = 0 ] && [ -n "$busy" ] && [ -n "$idle" ] && [ "$idle" -lt "$busy" ]; then
+	pass "--sort ct: the fuller conntrack map comes first"
+else
+	fail "--sort ct: the fuller conntrack map comes first"
+	diag_block output "$out"
+fi
 out=$("$WEIR" top --interval 0 2>&1) && rc=0 || rc=$?
 like "$rc $out" '^2 .*--interval "0": expected seconds' "--interval 0 is refused"
 out=$("$WEIR" top --sort bogus 2>&1) && rc=0 || rc=$?

@@ -106,6 +106,14 @@ int weir_endpoint_attach(struct weir_ctx *ctx, const struct weir_container *c,
 int weir_endpoint_detach(struct weir_ctx *ctx, const char *id, struct weir_error *err);
 
 /*
+ * Are the weir_ct slot and the pin of a running endpoint's conntrack map in place (true too
+ * when no datapath is pinned)? A cheap look without the lock, for choosing whom to attach
+ * again or gc: both put the map back (with its flows when it survives).
+ */
+struct weir_record;
+bool weir_endpoint_ct_intact(struct weir_ctx *ctx, const struct weir_record *rec);
+
+/*
  * The node config the context was opened with (read-only).
  */
 const struct weir_config *weir_ctx_config(const struct weir_ctx *ctx);
@@ -142,7 +150,8 @@ void weir_datapath_status(struct weir_ctx *ctx, struct weir_datapath_status *out
 /* Garbage collection: endpoints whose cgroup is gone, expired records, orphans. */
 struct weir_gc_report {
 	unsigned int detached;	    /* running endpoints whose cgroup is gone */
-	unsigned int repaired;	    /* attaches or detaches a dead process left half done */
+	unsigned int repaired;	    /* attaches or detaches a dead process left half done, and
+				       conntrack maps whose weir_ct slot or pin was put back */
 	unsigned int expired;	    /* stopped records past the retention */
 	unsigned int orphans;	    /* ids, keys, link folders and temporary files nobody claims */
 	unsigned int stale_entries; /* map entries of ids nobody holds */

@@ -48,6 +48,7 @@ struct weir_record {
 	uint32_t netns_ino;   /* 0: none registered */
 	uint32_t policy_keys; /* entries in <state_dir>/keys/<endpoint> */
 	uint32_t guard_links; /* WEIR_GL_*: node-wide guard programs the endpoint relies on */
+	uint32_t ct_entries;  /* its conntrack budget; 0 in records older than the field */
 	/*
 	 * The host-side veth (shared/node/iface.c), 0 for none: the endpoint is in weir_ifaces of
 	 * that ifindex, in the network namespace iface_netns (weir's own).

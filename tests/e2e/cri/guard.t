@@ -10,10 +10,8 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../../.." && pwd)
-OUT=${WEIR_OUTPUT:-$ROOT/.output}
-
 T=/run/weir-test/nri-guard
+BPFFS=/sys/fs/bpf/weir-test-guard
 export WEIR_CRI_DIR=$T/containerd
 export WEIR_NRI_SOCK=$T/nri/nri.sock
 export WEIR_CRI_BRIDGE=weirgrd0
@@ -21,60 +19,13 @@ export WEIR_CRI_SUBNET4=10.89.81.0/24
 export WEIR_CRI_SUBNET6=
 export WEIR_CRI_CGROUP_ROOT=/weir-test-guard
 export WEIR_CRI_IMAGE=localhost/weir-test/busybox-gtool:1
-export WEIR_CRI_IMAGE_FILES="$OUT/bin/wtool $OUT/bin/gtool"
-# shellcheck source=tests/e2e/cri/lib.sh
-. "$HERE/lib.sh"
-
-STATE=$T/state
-BPFFS=/sys/fs/bpf/weir-test-guard
-CONF=$T/weir.conf
-NRI_LOG=$T/weir-nri.log
-FLOW_LOG=$T/flows.jsonl
-NRI_PID=
-
-if [ "$(id -u)" != 0 ]; then
-	echo "1..0 # SKIP needs root (installs packages, runs containerd, loads BPF)"
-	exit 0
-fi
-for b in weir weir-nri wtool gtool; do
-	if [ ! -x "$OUT/bin/$b" ]; then
-		echo "Bail out! $OUT/bin/$b missing: run 'make test-build'"
-		exit 1
-	fi
-done
-
-WORK=$(mktemp -d /tmp/weir-guard-e2e.XXXXXX)
-# shellcheck source=tests/e2e/cri/tap.sh
-. "$HERE/tap.sh"
-bail() {
-	echo "Bail out! $*"
-	[ -s "$NRI_LOG" ] && tail -n 20 "$NRI_LOG" | sed 's/^/# weir-nri: /'
-	exit 1
-}
-
-weir() { "$OUT/bin/weir" --config "$CONF" "$@"; }
-rec_field() { jq -r ".$2 // empty" "$STATE/containers/$1.json" 2>/dev/null; }
-
-wait_for() { # wait_for SECONDS COMMAND...
-	local end=$(($(cri_now_us) + $1 * 1000000))
-	shift
-	while [ "$(cri_now_us)" -lt "$end" ]; do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.05
-	done
-	"$@" >/dev/null 2>&1
-}
-ctr_exited() { cri inspect "$1" | jq -e '.status.state == "CONTAINER_EXITED"' >/dev/null; }
-
-# A container of pod $1 named $2 running the rest; prints "ID EXIT FIRST-LINE" once it exited.
-run_once() {
-	local pod=$1 name=$2 c code
-	shift 2
-	c=$(cri run "$pod" "$name" -- "$@") || return 1
-	wait_for 10 ctr_exited "$c" || return 1
-	code=$(cri inspect "$c" | jq -r '.status.exit_code')
-	echo "$c $code $(sed -n 's/^[^ ]* stdout [FP] //p' "$(cri inspect "$c" | jq -r .status.log_path)" | head -n 1)"
-}
+SUITE_TOOLS="wtool gtool"
+CONF_EXTRA='"security": "raw-sockets enforce families raw; bind enforce allow tcp/8080",
+  "loosen_namespaces": ["trusted"]'
+NRI_ARGS=(--flow-log)
+# shellcheck source=tests/e2e/cri/suite.sh
+. "$HERE/suite.sh"
+suite_init weir weir-nri wtool gtool
 
 gt() { # gt CONTAINER GTOOL-ARGS...: gtool's answer in the container
 	local c=$1
@@ -82,38 +33,9 @@ gt() { # gt CONTAINER GTOOL-ARGS...: gtool's answer in the container
 	cri exec "$c" -- gtool "$@" 2>/dev/null | head -n 1
 }
 
-cleanup() {
-	local rc=$?
-	set +e
-	cri_stop >/dev/null 2>&1
-	[ -n "$NRI_PID" ] && kill -TERM "$NRI_PID" 2>/dev/null && wait "$NRI_PID"
-	rm -rf "$STATE" "$BPFFS" "$WORK"
-	exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-if ! "$HERE/setup.sh" >"$WORK/setup.log" 2>&1; then
-	diag_file "$WORK/setup.log"
-	bail "tests/e2e/cri/setup.sh failed"
-fi
-cri_stop >/dev/null 2>&1 || true
-rm -rf "$STATE" "$BPFFS"
-mkdir -p "$T" "$STATE" "$BPFFS"
-cat >"$CONF" <<EOF
-{ "state_dir": "$STATE", "bpffs": "$BPFFS", "log_level": "info",
-  "security": "raw-sockets enforce families raw; bind enforce allow tcp/8080",
-  "loosen_namespaces": ["trusted"], "endpoint_cgroups": ["$WEIR_CRI_CGROUP_ROOT/**"] }
-EOF
-: >"$NRI_LOG"
-
 echo "1..13"
 cri_start 2>"$WORK/err" || { diag_file "$WORK/err"; bail "containerd did not start"; }
-mark=$(cri_log_mark)
-"$OUT/bin/weir-nri" -s "$WEIR_NRI_SOCK" -c "$CONF" -l debug --flow-log </dev/null \
-	>>"$FLOW_LOG" 2>>"$NRI_LOG" &
-NRI_PID=$!
-if cri_wait_nri_plugin 10-weir 15 "$mark"; then
+if nri_start; then
 	ok 0 "weir-nri registers with containerd"
 else
 	ok 1 "weir-nri registers with containerd"

@@ -10,10 +10,8 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../../.." && pwd)
-OUT=${WEIR_OUTPUT:-$ROOT/.output}
-
 T=/run/weir-test/nri-iface
+BPFFS=/sys/fs/bpf/weir-test-nri-iface
 export WEIR_CRI_DIR=$T/containerd
 export WEIR_NRI_SOCK=$T/nri/nri.sock
 export WEIR_CRI_BRIDGE=weirif0
@@ -21,49 +19,11 @@ export WEIR_CRI_SUBNET4=10.89.83.0/24
 export WEIR_CRI_SUBNET6=
 export WEIR_CRI_CGROUP_ROOT=/weir-test-nri-iface
 export WEIR_CRI_IMAGE=localhost/weir-test/busybox-wtool:1
-export WEIR_CRI_IMAGE_FILES=$OUT/bin/wtool
-# shellcheck source=lib.sh
-. "$HERE/lib.sh"
+SUITE_TOOLS=wtool
+# shellcheck source=tests/e2e/cri/suite.sh
+. "$HERE/suite.sh"
+suite_init weir weir-nri wtool
 
-STATE=$T/state
-BPFFS=/sys/fs/bpf/weir-test-nri-iface
-CONF=$T/weir.conf
-NRI_LOG=$T/weir-nri.log
-NRI_PID=
-
-# shellcheck source=tap.sh
-. "$HERE/tap.sh"
-[ "$(id -u)" = 0 ] || skip_all "needs root (installs packages, runs containerd, loads BPF)"
-for b in weir weir-nri wtool; do
-	if [ ! -x "$OUT/bin/$b" ]; then
-		echo "Bail out! $OUT/bin/$b missing: run 'make test-build'"
-		exit 1
-	fi
-done
-WORK=$(mktemp -d /tmp/weir-nri-iface.XXXXXX)
-
-bail() {
-	echo "Bail out! $*"
-	[ -s "$NRI_LOG" ] && tail -n 20 "$NRI_LOG" | sed 's/^/# weir-nri: /'
-	exit 1
-}
-weir() { "$OUT/bin/weir" --config "$CONF" "$@"; }
-nri_start() {
-	local mark
-	mark=$(cri_log_mark)
-	"$OUT/bin/weir-nri" -s "$WEIR_NRI_SOCK" -c "$CONF" -l debug </dev/null >/dev/null 2>>"$NRI_LOG" &
-	NRI_PID=$!
-	cri_wait_nri_plugin 10-weir "${WEIR_NRI_CONNECT_TIMEOUT:-15}" "$mark"
-}
-nri_stop() {
-	local rc=0
-	[ -n "$NRI_PID" ] || return 0
-	kill -TERM "$NRI_PID" 2>/dev/null || true
-	wait "$NRI_PID" || rc=$?
-	NRI_PID=
-	return $rc
-}
-rec_field() { jq -r ".$2 // empty" "$STATE/containers/$1.json" 2>/dev/null; }
 dropped() { weir stats "$1" --json 2>/dev/null | jq -r '.ingress.policy_dropped.packets'; }
 # wtool in container $1: the first word of its answer (ok or the errno name)
 cw() {
@@ -72,43 +32,7 @@ cw() {
 	out=$(cri exec "$c" -- wtool "$@" 2>/dev/null | head -n 1)
 	echo "${out%% *}"
 }
-wait_for() {
-	local limit=$1 end
-	shift
-	end=$(($(cri_now_us) + limit * 1000000))
-	while [ "$(cri_now_us)" -lt "$end" ]; do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.05
-	done
-	"$@" >/dev/null 2>&1
-}
 weir_prog_on() { bpftool -j net show dev "$1" 2>/dev/null | grep -q weir_iface_egre; }
-
-cleanup() {
-	local rc=$?
-	set +e
-	cri_stop >/dev/null 2>&1
-	nri_stop >/dev/null 2>&1
-	rm -rf "$STATE" "$BPFFS" "$WORK"
-	exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-if ! "$HERE/setup.sh" >"$WORK/setup.log" 2>&1; then
-	diag_file "$WORK/setup.log"
-	bail "tests/e2e/cri/setup.sh failed"
-fi
-cri_stop >/dev/null 2>&1 || true
-rm -rf "$STATE" "$BPFFS"
-mkdir -p "$T" "$STATE"
-if ! stat -f -c %T /sys/fs/bpf 2>/dev/null | grep -q '^bpf'; then
-	mount -t bpf bpf /sys/fs/bpf || bail "cannot mount bpffs at /sys/fs/bpf"
-fi
-mkdir -p "$BPFFS"
-printf '{ "state_dir": "%s", "bpffs": "%s", "log_level": "info", "endpoint_cgroups": ["%s/**"] }\n' \
-	"$STATE" "$BPFFS" "$WEIR_CRI_CGROUP_ROOT" >"$CONF"
-: >"$NRI_LOG"
 
 PLAN=14
 echo "1..$PLAN"

@@ -29,10 +29,8 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../../.." && pwd)
-OUT=${WEIR_OUTPUT:-$ROOT/.output}
-
 T=/run/weir-test/nri
+BPFFS=/sys/fs/bpf/weir-test-nri
 export WEIR_CRI_DIR=$T/containerd
 export WEIR_NRI_SOCK=$T/nri/nri.sock
 export WEIR_CRI_BRIDGE=weirnri0
@@ -40,76 +38,21 @@ export WEIR_CRI_SUBNET4=10.89.79.0/24
 export WEIR_CRI_SUBNET6=
 export WEIR_CRI_CGROUP_ROOT=/weir-test-nri
 export WEIR_CRI_IMAGE=localhost/weir-test/busybox-wtool:1
-export WEIR_CRI_IMAGE_FILES=$OUT/bin/wtool
-. "$HERE/lib.sh"
-
-STATE=$T/state
-BPFFS=/sys/fs/bpf/weir-test-nri
-CONF=$T/weir.conf
-NRI_LOG=$T/weir-nri.log
-FLOW_LOG=$T/flows.jsonl
+SUITE_TOOLS=wtool
 METRICS_PORT=19464
-NRI_PID=
+NRI_ARGS=(--metrics-listen "127.0.0.1:$METRICS_PORT" --flow-log)
+# shellcheck source=tests/e2e/cri/suite.sh
+. "$HERE/suite.sh"
+suite_init weir weir-nri wtool
+diag "$(containerd --version)"
 
-# shellcheck source=tap.sh
-. "$HERE/tap.sh"
-[ "$(id -u)" = 0 ] || skip_all "needs root (installs packages, runs containerd, loads BPF)"
-for b in weir weir-nri wtool; do
-	if [ ! -x "$OUT/bin/$b" ]; then
-		echo "Bail out! $OUT/bin/$b missing: run 'make test-build'"
-		exit 1
-	fi
-done
-
-WORK=$(mktemp -d /tmp/weir-nri-e2e.XXXXXX)
-
-# --- TAP: tests/e2e/cri/tap.sh (sourced above) ---------------------------------------------
-bail() {
-	echo "Bail out! $*"
-	[ -s "$NRI_LOG" ] && tail -n 20 "$NRI_LOG" | sed 's/^/# weir-nri: /'
-	exit 1
-}
-
-# --- weir and weir-nri ---------------------------------------------------------------------
-weir() { "$OUT/bin/weir" --config "$CONF" "$@"; }
-
-nri_start() {
-	local mark
-	mark=$(cri_log_mark)
-	${WEIR_NRI_WRAP:-} "$OUT/bin/weir-nri" -s "$WEIR_NRI_SOCK" -c "$CONF" -l debug \
-		--metrics-listen "127.0.0.1:$METRICS_PORT" --flow-log </dev/null >>"$FLOW_LOG" 2>>"$NRI_LOG" &
-	NRI_PID=$!
-	# under memcheck (tests/sanitize/valgrind) loading the datapath at startup takes minutes
-	cri_wait_nri_plugin 10-weir "${WEIR_NRI_CONNECT_TIMEOUT:-15}" "$mark"
-}
-
-# SIGTERM weir-nri; returns its exit status.
-nri_stop() {
-	local rc=0
-	[ -n "$NRI_PID" ] || return 0
-	kill -TERM "$NRI_PID" 2>/dev/null || true
-	wait "$NRI_PID" || rc=$?
-	NRI_PID=
-	return $rc
-}
+# before cri_stop: it keeps the bridge busy
+suite_cleanup_extra() { [ -z "${RX:-}" ] || rx_cleanup; }
 
 rec() { jq -c . "$STATE/containers/$1.json" 2>/dev/null; }
-rec_field() { jq -r ".$2 // empty" "$STATE/containers/$1.json" 2>/dev/null; }
 stat_of() { weir stats "$1" --json 2>/dev/null; }
 delta() { # delta JSON0 JSON1 PATH
 	echo $(($(jq "$3" <<<"$2") - $(jq "$3" <<<"$1")))
-}
-
-# Wait up to $1 seconds for a command to succeed.
-wait_for() {
-	local limit=$1 end
-	shift
-	end=$(($(cri_now_us) + limit * 1000000))
-	while [ "$(cri_now_us)" -lt "$end" ]; do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.05
-	done
-	"$@" >/dev/null 2>&1
 }
 rec_state_is() { [ "$(rec_field "$1" state)" = "$2" ]; }
 
@@ -135,50 +78,6 @@ cw() {
 sink_count() { # PORT SIZE IP
 	cri exec "$CP" -- cat "/tmp/u$1" 2>/dev/null | grep -c "^udp $2 from $3\$"
 }
-
-ctr_exited() { cri inspect "$1" | jq -e '.status.state == "CONTAINER_EXITED"' >/dev/null; }
-
-# Run a container (pod $1, name $2) whose command is the rest, wait until it exited; print
-# its exit code and its first line of output (from the CRI log).
-run_once() {
-	local pod=$1 name=$2 c code
-	shift 2
-	c=$(cri run "$pod" "$name" -- "$@") || return 1
-	wait_for 10 ctr_exited "$c" || return 1
-	code=$(cri inspect "$c" | jq -r '.status.exit_code')
-	echo "$c $code $(sed -n 's/^[^ ]* stdout [FP] //p' "$(cri inspect "$c" | jq -r .status.log_path)" | head -n 1)"
-}
-
-cleanup() {
-	local rc=$?
-	set +e
-	[ -n "${RX:-}" ] && rx_cleanup >/dev/null 2>&1 # before cri_stop: it keeps the bridge busy
-	cri_stop >/dev/null 2>&1 # removes every pod: weir-nri detaches them if it runs
-	nri_stop >/dev/null 2>&1
-	rm -rf "$STATE" "$BPFFS" "$WORK"
-	exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# --- setup ---------------------------------------------------------------------------------
-t0=$(date +%s%N)
-if ! "$HERE/setup.sh" >"$WORK/setup.log" 2>&1; then
-	diag_file "$WORK/setup.log"
-	bail "tests/e2e/cri/setup.sh failed"
-fi
-diag "setup.sh: $((($(date +%s%N) - t0) / 1000000)) ms; $(containerd --version)"
-cri_stop >/dev/null 2>&1 || true # what an aborted run left
-rm -rf "$STATE" "$BPFFS"
-mkdir -p "$T" "$STATE"
-# weir pins under <bpffs>/weir: a folder of the node's bpffs, mounted if the node has none.
-if ! stat -f -c %T /sys/fs/bpf 2>/dev/null | grep -q '^bpf'; then
-	mount -t bpf bpf /sys/fs/bpf || bail "cannot mount bpffs at /sys/fs/bpf"
-fi
-mkdir -p "$BPFFS"
-printf '{ "state_dir": "%s", "bpffs": "%s", "log_level": "info", "endpoint_cgroups": ["%s/**"] }\n' \
-	"$STATE" "$BPFFS" "$WEIR_CRI_CGROUP_ROOT" >"$CONF"
-: >"$NRI_LOG"
 
 PLAN=91
 echo "1..$PLAN"

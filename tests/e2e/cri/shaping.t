@@ -13,41 +13,23 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../../.." && pwd)
-OUT=${WEIR_OUTPUT:-$ROOT/.output}
-
 T=/run/weir-test/nri-shaping
+BPFFS=/sys/fs/bpf/weir-test-shaping
 export WEIR_CRI_DIR=$T/containerd
 export WEIR_NRI_SOCK=$T/nri/nri.sock
 export WEIR_CRI_BRIDGE=weirshp0
 export WEIR_CRI_SUBNET4=10.89.83.0/24
 export WEIR_CRI_SUBNET6=
 export WEIR_CRI_CGROUP_ROOT=/weir-test-shaping
-# shellcheck source=tests/e2e/cri/lib.sh
-. "$HERE/lib.sh"
-
-STATE=$T/state
-BPFFS=/sys/fs/bpf/weir-test-shaping
-CONF=$T/weir.conf
-NRI_LOG=$T/weir-nri.log
-NRI_PID=
 SERVERS=()
-
-if [ "$(id -u)" != 0 ]; then
-	echo "1..0 # SKIP needs root (installs packages, runs containerd, loads BPF)"
-	exit 0
-fi
-for b in weir weir-nri; do
-	if [ ! -x "$OUT/bin/$b" ]; then
-		echo "Bail out! $OUT/bin/$b missing: run 'make test-build'"
-		exit 1
-	fi
-done
-command -v iperf3 >/dev/null || { echo "1..0 # SKIP iperf3 not installed (tests/install-deps.sh)"; exit 0; }
-
-WORK=$(mktemp -d /tmp/weir-shaping-cri.XXXXXX)
-# shellcheck source=tests/e2e/cri/tap.sh
-. "$HERE/tap.sh"
+# shellcheck source=tests/e2e/cri/suite.sh
+. "$HERE/suite.sh"
+command -v iperf3 >/dev/null || skip_all "iperf3 not installed (tests/install-deps.sh)"
+suite_init weir weir-nri
+suite_cleanup_extra() {
+	local p
+	for p in "${SERVERS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+}
 # what tests/e2e/lib/shaping.sh reports with (common.sh's names)
 pass() { ok 0 "$1"; }
 fail() {
@@ -66,41 +48,8 @@ diag_block() {
 # shellcheck source=tests/e2e/lib/shaping.sh
 . "$HERE/../lib/shaping.sh"
 
-bail() {
-	echo "Bail out! $*"
-	[ -s "$NRI_LOG" ] && tail -n 20 "$NRI_LOG" | sed 's/^/# weir-nri: /'
-	exit 1
-}
-weir() { "$OUT/bin/weir" --config "$CONF" "$@"; }
-
-cleanup() {
-	local rc=$? p
-	set +e
-	for p in "${SERVERS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-	cri_stop >/dev/null 2>&1
-	[ -n "$NRI_PID" ] && kill -TERM "$NRI_PID" 2>/dev/null && wait "$NRI_PID"
-	rm -rf "$STATE" "$BPFFS" "$WORK"
-	exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-if ! "$HERE/setup.sh" >"$WORK/setup.log" 2>&1; then
-	diag_file "$WORK/setup.log"
-	bail "tests/e2e/cri/setup.sh failed"
-fi
-cri_stop >/dev/null 2>&1 || true
-rm -rf "$STATE" "$BPFFS"
-mkdir -p "$T" "$STATE" "$BPFFS"
-printf '{ "state_dir": "%s", "bpffs": "%s", "log_level": "info", "endpoint_cgroups": ["%s/**"] }\n' \
-	"$STATE" "$BPFFS" "$WEIR_CRI_CGROUP_ROOT" >"$CONF"
-: >"$NRI_LOG"
-
 cri_start 2>"$WORK/err" || { diag_file "$WORK/err"; bail "containerd did not start"; }
-mark=$(cri_log_mark)
-"$OUT/bin/weir-nri" -s "$WEIR_NRI_SOCK" -c "$CONF" -l debug </dev/null >/dev/null 2>>"$NRI_LOG" &
-NRI_PID=$!
-cri_wait_nri_plugin 10-weir 15 "$mark" || bail "weir-nri did not connect"
+nri_start || bail "weir-nri did not connect"
 
 DURATION=4 # seconds of each TCP measurement; the first is left out (-O 1)
 

@@ -1,6 +1,16 @@
 # shellcheck shell=bash
 # Helpers of the guard suites (security.t, guard-exec.t) on runc containers. Source common.sh,
-# runc.sh and checks.sh first; GTOOL is the gtool binary.
+# runc.sh and checks.sh first; guards_init sets GTOOL, the gtool binary.
+
+# guards_init: the suite's start (e2e_init, weir, runc), with gtool in the containers' /bin.
+guards_init() {
+	e2e_init
+	require_weir
+	runc_init
+	GTOOL=${GTOOL:-$BIN/gtool}
+	[ -x "$GTOOL" ] || bail_out "$GTOOL missing: run make test-build"
+	cp "$GTOOL" "$RUNC_ROOTFS/bin/gtool"
+}
 
 # sec_bundle NAME IDX [runc_bundle options] -- CMD: a bundle whose process may do what the
 # guards judge (capabilities, writable /proc/sys), and whose runtime writes a sysctl after

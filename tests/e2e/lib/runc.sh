@@ -114,6 +114,26 @@ runc_exec() {
 	"$RUNC" exec "$(runc_id "$name")" "$@"
 }
 
+# runc_wtool NAME WTOOL-ARGS...: wtool in the container, through wrun (W_RC, W_OUT, W_ERR, W_MS).
+runc_wtool() {
+	local name=$1
+	shift
+	wrun runc_exec "$name" /bin/wtool "$@"
+}
+
+# runc_start_pass NAME IDX BUNDLE-OPTIONS... -- CMD: build and start, one test line (runc's
+# stderr shown when it fails).
+runc_start_pass() {
+	local name=$1
+	runc_bundle "$@"
+	if runc_start "$name"; then
+		pass "$name: container starts with weir's hooks"
+	else
+		fail "$name: container starts with weir's hooks"
+		diag_block "runc stderr" "$(runc_err "$name")"
+	fi
+}
+
 # runc_out NAME: the workload's stdout so far.
 runc_out() { cat "$(runc_bundle_dir "$1")/stdout" 2>/dev/null || true; }
 runc_err() { cat "$(runc_bundle_dir "$1")/stderr" 2>/dev/null || true; }
