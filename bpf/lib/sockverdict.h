@@ -63,7 +63,7 @@ struct {
  * gives a dummy socket, which never gets a slot: its protocol is 0).
  */
 static __always_inline struct weir_sk_verdict *weir_sk_verdict_get(struct __sk_buff *skb,
-								    struct weir_endpoint **cfg)
+								   struct weir_endpoint **cfg)
 {
 	struct bpf_sock *sk = skb->sk;
 	struct weir_sk_verdict *v;
