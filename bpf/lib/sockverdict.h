@@ -90,15 +90,18 @@ static __always_inline int weir_sk_verdict_hit(struct weir_sk_verdict *v,
 					       const struct weir_endpoint *cfg, __u32 dir,
 					       const struct weir_pkt *p)
 {
-	struct weir_ct_key k = {};
-	const __u32 *a = (const __u32 *)&k, *b = (const __u32 *)&v->key;
-	__u32 diff = 0, i;
+	const __u32 *l = (const __u32 *)(dir == WEIR_EGRESS ? p->saddr : p->daddr);
+	const __u32 *r = (const __u32 *)(dir == WEIR_EGRESS ? p->daddr : p->saddr);
+	const __u32 *kl = (const __u32 *)v->key.laddr, *kr = (const __u32 *)v->key.raddr;
+	__u16 lport = dir == WEIR_EGRESS ? p->sport : p->dport;
+	__u16 rport = dir == WEIR_EGRESS ? p->dport : p->sport;
 
-	weir_ct_key_of(&k, v->key.ep_id, dir, p);
-#pragma unroll
-	for (i = 0; i < sizeof(k) / sizeof(__u32); i++)
-		diff |= a[i] ^ b[i];
-	if (diff)
+	/* the packet's conntrack key (weir_ct_key_of) is the slot's, compared in place */
+	if (v->key.proto != p->proto || v->key.family != p->family || v->key.lport != lport ||
+	    v->key.rport != rport || !p->have_ports)
+		return 0;
+	if ((l[0] ^ kl[0]) | (l[1] ^ kl[1]) | (l[2] ^ kl[2]) | (l[3] ^ kl[3]) | (r[0] ^ kr[0]) |
+	    (r[1] ^ kr[1]) | (r[2] ^ kr[2]) | (r[3] ^ kr[3]))
 		return 0;
 	if (!(cfg->flags & (WEIR_EP_POLICY_EGRESS | WEIR_EP_POLICY_INGRESS)))
 		return 1;
