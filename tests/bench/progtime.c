@@ -274,8 +274,9 @@ static double sk_measure(int prog, int cg, int tun, int sock, bool connected, lo
 		sendto(sock, buf, 64, 0, (struct sockaddr *)&to, sizeof(to));
 	prog_stats(prog, &ns0, &c0);
 	for (long i = 0; i < n; i++) {
-		ssize_t r = connected ? send(sock, buf, 64, 0)
-				      : sendto(sock, buf, 64, 0, (struct sockaddr *)&to, sizeof(to));
+		ssize_t r = connected
+				    ? send(sock, buf, 64, 0)
+				    : sendto(sock, buf, 64, 0, (struct sockaddr *)&to, sizeof(to));
 
 		if (r != 64) {
 			perror("send");
@@ -387,8 +388,8 @@ static int sockets(const char *floor_obj, long packets, int rounds, const char *
 		for (int k = 0; k < SK_PATHS; k++) {
 			int p = (r + k) % SK_PATHS;
 
-			ns[p][r] = sk_measure(progs[p], cgfd, tun, p == 2 ? cs : us, p == 2,
-					      packets);
+			ns[p][r] =
+				sk_measure(progs[p], cgfd, tun, p == 2 ? cs : us, p == 2, packets);
 		}
 		for (int p = 0; p < SK_PATHS; p++)
 			ratio[p][r] = ns[p][r] / ns[0][r];
