@@ -69,7 +69,8 @@ static __always_inline struct weir_sk_verdict *weir_sk_verdict_get(struct __sk_b
 	struct weir_sk_verdict *v;
 	struct weir_endpoint *c;
 
-	if (!sk)
+	/* a listener or an unconnected socket never has one: spare the lookup */
+	if (!sk || sk->state == WEIR_SK_CLOSE || sk->state == WEIR_SK_LISTEN)
 		return NULL;
 	v = bpf_sk_storage_get(&weir_sk_verdicts, sk, 0, 0);
 	if (!v)
@@ -123,17 +124,15 @@ static __always_inline void weir_sk_verdict_put(struct __sk_buff *skb, __u32 ep_
 	struct bpf_sock *sk = skb->sk;
 	struct weir_sk_verdict *v;
 
-	if (!sk || !p->have_ports)
+	/* the cheap tests first: most packets without a slot come from sockets that get none */
+	if (!sk || !p->have_ports || sk->state == WEIR_SK_LISTEN || sk->state == WEIR_SK_CLOSE)
+		return;
+	if (p->proto != IPPROTO_TCP &&
+	    (p->proto != IPPROTO_UDP || sk->state != WEIR_SK_ESTABLISHED))
 		return;
 	sk = bpf_sk_fullsock(sk);
 	if (!sk || sk->protocol != p->proto)
 		return;
-	if (sk->protocol == IPPROTO_TCP) {
-		if (sk->state == WEIR_SK_LISTEN || sk->state == WEIR_SK_CLOSE)
-			return;
-	} else if (sk->protocol != IPPROTO_UDP || sk->state != WEIR_SK_ESTABLISHED) {
-		return;
-	}
 	v = bpf_sk_storage_get(&weir_sk_verdicts, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!v)
 		return;
