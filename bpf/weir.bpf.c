@@ -166,8 +166,13 @@ static __always_inline int weir_skb(struct __sk_buff *skb, __u32 dir)
 	} else {
 		if (cfg->flags & (WEIR_EP_POLICY_EGRESS | WEIR_EP_POLICY_INGRESS))
 			allowed = weir_skb_allowed(ep_id, cfg, dir, &p, pclass, cnt);
-		/* audit-passed packets (allowed 0) never leave a verdict: they stay counted */
-		if (allowed == WEIR_FLOW_TRACKED && !(cfg->flags & WEIR_EP_SCAN))
+		/*
+		 * Audit-passed packets (allowed 0) never leave a verdict: they stay counted. A
+		 * slot valid for another flow of the socket is kept: a slot is written only
+		 * while it is stale or missing, so two CPUs never write different flows into
+		 * it while it answers (a reader could see half of each).
+		 */
+		if (allowed == WEIR_FLOW_TRACKED && !slot && !(cfg->flags & WEIR_EP_SCAN))
 			weir_sk_verdict_put(skb, ep_id, cfg, dir, &p);
 	}
 	if (!allowed) {
