@@ -6,7 +6,9 @@
 # exactly against the kernel's own per-socket counts, then the container's policy replaced
 # (weir-hook poststop + createRuntime: a new registration, the way the product changes a
 # policy) while they stay open. The next exchanges of every socket must follow the new policy:
-# for SOCKVERDICT_POLICIES random policies, each flow allowed or denied, against the model.
+# for SOCKVERDICT_POLICIES random policies over eight flows (TCP and UDP, IPv4 and IPv6, either
+# side opening), each allowed or denied, against the model. Every other change reuses the
+# endpoint id, so only the registration's gen tells the old verdicts apart.
 #
 #   prove -v tests/e2e/sockverdict.t        (root; `make` first)
 
@@ -22,28 +24,34 @@ runc_init
 
 POLICIES=${SOCKVERDICT_POLICIES:-6}
 peer_create "$E2E_PREFIX"
-A4=$PEER_A4
+A4=$PEER_A4 A6=$PEER_A6
 IDX=43
-CTR=$(ctr_addr4 $IDX)
+CTR=$(ctr_addr4 $IDX) CTR6=$(ctr_addr6 $IDX)
 NOBODY=10.255.255.254/32
-# the four flows, in the order the rounds report them: the container's clients, then the peer's
-FLOWS=(tcp-out udp-out tcp-in udp-in)
+# The eight flows: the container's clients, then the peer's, IPv4 then IPv6. Ports from BASE:
+# +1/+2 the container's TCP/UDP clients to the peer (IPv4), +3/+4 the peer's to the container,
+# +5/+6 and +7/+8 the same over IPv6. A policy is one bit per flow, in this order.
+FLOWS=(tcp4-out udp4-out tcp6-out udp6-out tcp4-in udp4-in tcp6-in udp6-in)
 
-# egress / ingress annotations for allowed bits TCP_OUT UDP_OUT TCP_IN UDP_IN and ports BASE:
-# the container's clients talk to BASE+1 (tcp) and BASE+2 (udp) on the peer, the peer's to
-# BASE+3 and BASE+4 in the container. Both directions always have a rule: default-deny.
+# egress / ingress annotations for the 8 bits, then BASE. Both directions always have a rule:
+# both are default-deny.
 egress_of() {
 	local r="allow $NOBODY"
-	[ "$1" = 0 ] || r+="; allow $A4 tcp/$(($5 + 1))"
-	[ "$2" = 0 ] || r+="; allow $A4 udp/$(($5 + 2))"
+	[ "$1" = 0 ] || r+="; allow $A4 tcp/$((${9} + 1))"
+	[ "$2" = 0 ] || r+="; allow $A4 udp/$((${9} + 2))"
+	[ "$3" = 0 ] || r+="; allow $A6 tcp/$((${9} + 5))"
+	[ "$4" = 0 ] || r+="; allow $A6 udp/$((${9} + 6))"
 	echo "$r"
 }
 ingress_of() {
 	local r="allow $NOBODY"
-	[ "$3" = 0 ] || r+="; allow any tcp/$(($5 + 3))"
-	[ "$4" = 0 ] || r+="; allow any udp/$(($5 + 4))"
+	[ "$5" = 0 ] || r+="; allow any tcp/$((${9} + 3))"
+	[ "$6" = 0 ] || r+="; allow any udp/$((${9} + 4))"
+	[ "$7" = 0 ] || r+="; allow any tcp/$((${9} + 7))"
+	[ "$8" = 0 ] || r+="; allow any udp/$((${9} + 8))"
 	echo "$r"
 }
+ALL=(1 1 1 1 1 1 1 1)
 
 state_json() { # NAME PID STATUS: the OCI state the runtime gives its hooks
 	local b
@@ -90,21 +98,30 @@ round() {
 	echo "$(sed -n "s/^round $1 //p" "$COUT") $(sed -n "s/^round $1 //p" "$POUT")"
 }
 
-# open BASE: servers on both sides, then the clients; fd 7 drives the container's, 8 the peer's
+# open BASE [6]: servers on both sides, then the clients (IPv4, and IPv6 with "6"); fd 7 drives
+# the container's, 8 the peer's. USED: the indexes of FLOWS the rounds report, in their order.
 open_sockets() {
-	local base=$1
+	local base=$1 ps=() cs=() pc=()
+	ps=("tcp-listen,$((base + 1)),$A4" "udp-listen,$((base + 2)),$A4")
+	cs=("tcp,$A4,$((base + 1))" "udp,$A4,$((base + 2))")
+	pc=("tcp,$CTR,$((base + 3))" "udp,$CTR,$((base + 4))")
+	USED=(0 1 4 5)
+	if [ "${2:-}" = 6 ]; then
+		ps+=("tcp-listen,$((base + 5)),$A6" "udp-listen,$((base + 6)),$A6")
+		cs+=("tcp,$A6,$((base + 5))" "udp,$A6,$((base + 6))" "tcp-listen,$((base + 7))" "udp-listen,$((base + 8))")
+		pc+=("tcp,$CTR6,$((base + 7))" "udp,$CTR6,$((base + 8))")
+		USED=(0 1 2 3 4 5 6 7)
+	fi
 	rm -f "$CIN" "$PIN" "$COUT" "$POUT"
 	mkfifo "$CIN" "$PIN"
-	ip netns exec "$PEER_NS" "$WTOOL" hold "tcp-listen,$((base + 1)),$A4" "udp-listen,$((base + 2)),$A4" \
-		</dev/null >"$E2E_TMP/ps.$base" 2>&1 &
+	ip netns exec "$PEER_NS" "$WTOOL" hold "${ps[@]}" </dev/null >"$E2E_TMP/ps.$base" 2>&1 &
 	_peer_pids+=($!)
 	retry 5 grep -qs '^listening' "$E2E_TMP/ps.$base" || bail_out "peer servers: $(cat "$E2E_TMP/ps.$base")"
-	runc_exec c /bin/wtool hold "tcp,$A4,$((base + 1))" "udp,$A4,$((base + 2))" \
-		"tcp-listen,$((base + 3))" "udp-listen,$((base + 4))" <"$CIN" >"$COUT" 2>&1 &
+	runc_exec c /bin/wtool hold "${cs[@]}" "tcp-listen,$((base + 3))" "udp-listen,$((base + 4))" \
+		<"$CIN" >"$COUT" 2>&1 &
 	exec 7>"$CIN"
 	retry 5 grep -qs '^listening' "$COUT" || bail_out "container sockets: $(cat "$COUT")"
-	ip netns exec "$PEER_NS" "$WTOOL" hold "tcp,$CTR,$((base + 3))" "udp,$CTR,$((base + 4))" \
-		<"$PIN" >"$POUT" 2>&1 &
+	ip netns exec "$PEER_NS" "$WTOOL" hold "${pc[@]}" <"$PIN" >"$POUT" 2>&1 &
 	_peer_pids+=($!)
 	exec 8>"$PIN"
 	retry 5 grep -qs '^listening' "$POUT" || bail_out "peer clients: $(cat "$POUT")"
@@ -131,7 +148,7 @@ counters() {
 # ---------------------------------------------------------------------------------------
 diag "1. open sockets in both directions; counters exact on the cached path"
 base=7000
-runc_bundle c "$IDX" --egress "$(egress_of 1 1 1 1 $base)" --ingress "$(ingress_of 1 1 1 1 $base)" \
+runc_bundle c "$IDX" --egress "$(egress_of "${ALL[@]}" $base)" --ingress "$(ingress_of "${ALL[@]}" $base)" \
 	-- /bin/sleep 3600
 if runc_start c; then
 	pass "the container starts with weir's hooks"
@@ -174,17 +191,16 @@ for ((i = 0; i < POLICIES; i++)); do
 	if [ "$i" -gt 0 ]; then
 		close_sockets
 		base=$((7000 + 10 * i))
-		reattach c "$(egress_of 1 1 1 1 $base)" "$(ingress_of 1 1 1 1 $base)" ||
+		reattach c "$(egress_of "${ALL[@]}" $base)" "$(ingress_of "${ALL[@]}" $base)" ||
 			bail_out "re-attach with everything allowed failed"
-		open_sockets $base
+		open_sockets $base 6
 		w=$(round "o$i")
-		[ "$w" = "ok ok ok ok" ] || fail "policy $i: the sockets open and pass ($w)"
+		[ "$w" = "ok ok ok ok ok ok ok ok" ] || fail "policy $i: the sockets open and pass ($w)"
 		round "p$i" >/dev/null # the verdicts are in the sockets now
 	fi
-	if [ "$i" -eq 0 ]; then bits=(0 0 0 0); else bits=($((RANDOM % 2)) $((RANDOM % 2)) $((RANDOM % 2)) $((RANDOM % 2))); fi
-	want=() wantw=""
-	for b in "${bits[@]}"; do
-		if [ "$b" = 1 ]; then want+=(ok); else want+=(denied); fi
+	bits=()
+	for f in 0 1 2 3 4 5 6 7; do
+		if [ "$i" -eq 0 ]; then bits+=(0); else bits+=($((RANDOM % 2))); fi
 	done
 	# even rounds: the same endpoint id again, odd ones: a new id
 	how=$([ $((i % 2)) = 0 ] && echo reuse || echo new)
@@ -192,13 +208,13 @@ for ((i = 0; i < POLICIES; i++)); do
 		bail_out "re-attach ($how endpoint id) failed"
 	for r in a b; do
 		read -r -a got <<<"$(round "n$i$r")"
-		res=()
-		for f in 0 1 2 3; do
-			if [ "${got[f]:-}" = ok ]; then res+=(ok); else res+=(denied); fi
+		want="" res=""
+		for k in "${!USED[@]}"; do
+			f=${USED[k]}
+			want+="${FLOWS[f]}=$([ "${bits[f]}" = 1 ] && echo ok || echo denied) "
+			res+="${FLOWS[f]}=$([ "${got[k]:-}" = ok ] && echo ok || echo denied) "
 		done
-		wantw="${FLOWS[0]}=${want[0]} ${FLOWS[1]}=${want[1]} ${FLOWS[2]}=${want[2]} ${FLOWS[3]}=${want[3]}"
-		is "${FLOWS[0]}=${res[0]} ${FLOWS[1]}=${res[1]} ${FLOWS[2]}=${res[2]} ${FLOWS[3]}=${res[3]}" \
-			"$wantw" "policy $i (${bits[*]}, $how id), exchange $r after the change: as the model says (${got[*]})"
+		is "$res" "$want" "policy $i (${bits[*]}, $how id), exchange $r after the change: as the model says (${got[*]})"
 	done
 done
 close_sockets
