@@ -221,8 +221,8 @@ echo " flow the LPM finds the server's /24 for, refused by port; new-miss: no pr
 # The sockets' cached verdicts need real sockets (a test run's socket is a dummy of its own):
 # real datagrams, each program timed by the kernel (BPF_ENABLE_STATS), medians over rounds.
 echo
-echo "per-packet program time on real sockets, ns (BPF_ENABLE_STATS; 1,000 rules; medians of 7 rounds)"
-"$TOOLS/progtime" --sockets "$TOOLS/floor.bpf.o" 50000 7 >"$TMP/sockets"
+echo "per-packet program time on real sockets, ns (BPF_ENABLE_STATS; 1,000 rules; medians of 15 rounds)"
+"$TOOLS/progtime" --sockets "$TOOLS/floor.bpf.o" 50000 15 >"$TMP/sockets"
 printf '%-14s %9s %9s\n' path ns "x floor"
 awk '$1 == "sockets" { printf "%-14s %9.1f %9.3f\n", $2, $3, $4 }' "$TMP/sockets"
 echo "(floor: one LPM lookup; weir-tracked: a sendto() socket's established flow, conntrack hit;"
