@@ -20,6 +20,7 @@
 #include "lib/scan.h"
 #include "lib/shape.h"
 #include "lib/sockopt.h"
+#include "lib/sockverdict.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -52,10 +53,16 @@ static __always_inline void weir_ct_peer_open(void *map, const struct weir_endpo
 		cnt->ct_inserted++;
 }
 
+/* weir_skb_allowed: the packet passes as a flow tracked for the endpoint's registration */
+#define WEIR_FLOW_TRACKED 2
+
 /*
  * A verdict for one packet of an endpoint with a policy: flows already tracked pass (that is
  * how replies get through a default-deny direction), new flows are checked against this
- * direction's policy, if it has one, and tracked when allowed.
+ * direction's policy, if it has one, and tracked when allowed. Returns 0 (denied),
+ * WEIR_FLOW_TRACKED, or 1 for a packet allowed without a conntrack entry for its flow (ICMPv6
+ * control, an attach in progress, a full map): only a tracked flow's verdict may be kept with
+ * the socket.
  */
 static __always_inline int weir_skb_allowed(__u32 ep_id, const struct weir_endpoint *cfg, __u32 dir,
 					    const struct weir_pkt *p, __u32 pclass,
@@ -66,6 +73,7 @@ static __always_inline int weir_skb_allowed(__u32 ep_id, const struct weir_endpo
 	struct weir_ct_key key = {};
 	struct weir_ct_val *ct;
 	void *map;
+	int r;
 
 	if (weir_is_icmp6_control(p))
 		return 1;
@@ -73,7 +81,7 @@ static __always_inline int weir_skb_allowed(__u32 ep_id, const struct weir_endpo
 	map = weir_ct_map(ep_id);
 	ct = weir_ct_lookup(map, &key);
 	if (ct && ct->gen == cfg->gen)
-		return 1;
+		return WEIR_FLOW_TRACKED;
 	if (has_policy) {
 		const __u8 *remote = dir == WEIR_EGRESS ? p->daddr : p->saddr;
 
@@ -84,35 +92,49 @@ static __always_inline int weir_skb_allowed(__u32 ep_id, const struct weir_endpo
 	/* no map (an attach in progress): the packet is judged, its replies will be too */
 	if (!map)
 		return 1;
-	if (weir_ct_track(map, &key, cfg->gen, dir) > 0)
+	r = weir_ct_track(map, &key, cfg->gen, dir);
+	if (r > 0)
 		cnt->ct_inserted++;
 	if (dir == WEIR_INGRESS && p->proto == IPPROTO_UDP && p->have_ports)
 		weir_ct_peer_open(map, cfg, &key, cnt);
-	return 1;
+	return r < 0 ? 1 : WEIR_FLOW_TRACKED;
 }
 
 static __always_inline int weir_skb(struct __sk_buff *skb, __u32 dir)
 {
+	struct weir_endpoint *cfg = NULL;
 	struct weir_dir_counters *cnt;
-	struct weir_endpoint *cfg;
+	struct weir_sk_verdict *slot;
 	struct weir_pkt p = {};
 	__u64 packets = 1, bytes;
-	__u32 *ep, pclass;
-	int allowed = 1, shaped;
+	__u32 ep_id, pclass;
+	int allowed = WEIR_FLOW_TRACKED, shaped;
 
 	if ((dir == WEIR_EGRESS ? skb->ifindex : skb->ingress_ifindex) == LOOPBACK_IFINDEX)
 		return SKB_PASS;
 
-	ep = weir_ep_of_skb(skb);
-	if (!ep)
-		return SKB_DROP; /* attached but not registered: fail closed */
-	cfg = weir_ep_cfg(*ep);
-	if (!cfg || !(cfg->flags & WEIR_EP_ACTIVE))
-		return SKB_DROP;
-	cnt = weir_counters_of(*ep, dir);
+	/*
+	 * A socket's slot names its endpoint while the registration it was made under lasts
+	 * (a socket's cgroup never changes): no cgroup lookup for it.
+	 */
+	slot = weir_sk_verdict_get(skb, &cfg);
+	if (slot && cfg) {
+		ep_id = slot->key.ep_id;
+	} else {
+		__u32 *ep = weir_ep_of_skb(skb);
+
+		slot = NULL;
+		if (!ep)
+			return SKB_DROP; /* attached but not registered: fail closed */
+		ep_id = *ep;
+		cfg = weir_ep_cfg(ep_id);
+		if (!cfg || !(cfg->flags & WEIR_EP_ACTIVE))
+			return SKB_DROP;
+	}
+	cnt = weir_counters_of(ep_id, dir);
 	if (!cnt)
 		return SKB_DROP;
-	if ((cfg->flags & WEIR_EP_SCAN) && dir == WEIR_EGRESS && weir_scan_quarantined(*ep))
+	if ((cfg->flags & WEIR_EP_SCAN) && dir == WEIR_EGRESS && weir_scan_quarantined(ep_id))
 		return SKB_DROP;
 
 	if (weir_parse(skb, &p) < 0) {
@@ -127,9 +149,9 @@ static __always_inline int weir_skb(struct __sk_buff *skb, __u32 dir)
 	pclass = weir_pclass_of(p.proto);
 	if (cfg->flags & WEIR_EP_SCAN) {
 		if (dir == WEIR_EGRESS)
-			weir_scan_egress(*ep, &p);
+			weir_scan_egress(ep_id, &p);
 		else
-			weir_scan_ingress(*ep, &p);
+			weir_scan_ingress(ep_id, &p);
 	}
 
 	/* A GSO packet leaves as gso_segs packets, each with its own copy of the headers. */
@@ -139,15 +161,27 @@ static __always_inline int weir_skb(struct __sk_buff *skb, __u32 dir)
 		bytes += (packets - 1) * (p.l3_hdr + p.l4_hdr);
 	}
 
-	if (cfg->flags & (WEIR_EP_POLICY_EGRESS | WEIR_EP_POLICY_INGRESS))
-		allowed = weir_skb_allowed(*ep, cfg, dir, &p, pclass, cnt);
+	if (slot && weir_sk_verdict_hit(slot, cfg, dir, &p)) {
+		/* the socket's flow, allowed under this registration: conntrack's own verdict */
+	} else {
+		if (cfg->flags & (WEIR_EP_POLICY_EGRESS | WEIR_EP_POLICY_INGRESS))
+			allowed = weir_skb_allowed(ep_id, cfg, dir, &p, pclass, cnt);
+		/*
+		 * Audit-passed packets (allowed 0) never leave a verdict: they stay counted. A
+		 * slot valid for another flow of the socket is kept: a slot is written only
+		 * while it is stale or missing, so two CPUs never write different flows into
+		 * it while it answers (a reader could see half of each).
+		 */
+		if (allowed == WEIR_FLOW_TRACKED && !slot && !(cfg->flags & WEIR_EP_SCAN))
+			weir_sk_verdict_put(skb, ep_id, cfg, dir, &p);
+	}
 	if (!allowed) {
 		int audit = cfg->flags & WEIR_EP_AUDIT;
 
 		if (cfg->flags & WEIR_EP_MON_FLOWS) {
 			struct weir_ct_key k = {};
 
-			weir_ct_key_of(&k, *ep, dir, &p);
+			weir_ct_key_of(&k, ep_id, dir, &p);
 			weir_event_denied(&k, dir, WEIR_AT_PACKET,
 					  audit ? WEIR_VERDICT_AUDIT : WEIR_VERDICT_DENIED);
 		}
@@ -157,7 +191,7 @@ static __always_inline int weir_skb(struct __sk_buff *skb, __u32 dir)
 		}
 		weir_add(&cnt->audit_denied, packets, bytes);
 	}
-	shaped = weir_shape(*ep, cfg, dir, bytes);
+	shaped = weir_shape(ep_id, cfg, dir, bytes);
 	if (shaped == WEIR_SHAPE_DROP) {
 		weir_add(&cnt->shaped_dropped, packets, bytes);
 		if (dir == WEIR_EGRESS) {

@@ -1193,6 +1193,47 @@ static void test_random_policies_in_kernel(void **state)
 	print_message("%u packets run through the kernel program\n", runs);
 }
 
+/*
+ * Per-socket verdicts (bpf/lib/sockverdict.h) need a real socket: a test run's skb carries a
+ * dummy socket of its own (protocol 0, TCP_CLOSE), which never gets a slot, so every test run
+ * takes the full path. Here: a flow tracked under one registration, then a new registration of
+ * the same endpoint id (another gen) whose policy allows nothing: the next packet of the flow
+ * is dropped, in both directions. tests/e2e/sockverdict.t checks the cached path itself with
+ * real sockets.
+ */
+static void test_new_registration_judges_tracked_flows(void **state)
+{
+	struct pkt out = make_pkt("10.1.0.2", "10.2.0.9", IPPROTO_TCP, 40000, 443, 100);
+	struct pkt in = make_pkt("10.2.0.9", "10.1.0.2", IPPROTO_TCP, 443, 40000, 100);
+	int pfd = bpf_map__fd(skel->maps.weir_policy);
+	struct weir_policy_key k = {}, next;
+	struct weir_endpoint epv;
+	struct weir_counters c;
+	uint32_t ep = EP;
+
+	(void)state;
+	setup_endpoint("allow 10.2.0.0/16 tcp/443", "allow 10.255.255.254/32", false);
+	assert_int_equal(egress(&out), 1);
+	assert_int_equal(egress(&out), 1);
+	assert_int_equal(ingress(&in), 1);
+	/* the new registration: every key of the endpoint gone, another gen, conntrack kept */
+	while (!bpf_map_get_next_key(pfd, k.prefixlen ? &k : NULL, &next)) {
+		if (next.ep_id == ep && !bpf_map_delete_elem(pfd, &next))
+			continue;
+		k = next;
+	}
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.weir_endpoints), &ep, &epv), 0);
+	epv.gen++;
+	assert_int_equal(
+		bpf_map_update_elem(bpf_map__fd(skel->maps.weir_endpoints), &ep, &epv, BPF_ANY), 0);
+	assert_int_equal(egress(&out), 0);
+	assert_int_equal(ingress(&in), 0);
+	c = counters();
+	assert_int_equal(c.dir[WEIR_EGRESS].proto[WEIR_PC_TCP].packets, 2);
+	assert_int_equal(c.dir[WEIR_EGRESS].policy_dropped.packets, 1);
+	assert_int_equal(c.dir[WEIR_INGRESS].policy_dropped.packets, 1);
+}
+
 static int setup(void **state)
 {
 	char cg[4096];
@@ -1268,6 +1309,7 @@ int main(void)
 		cmocka_unit_test(test_iface_ingress),
 		cmocka_unit_test(test_iface_shaping),
 		cmocka_unit_test(test_random_policies_in_kernel),
+		cmocka_unit_test(test_new_registration_judges_tracked_flows),
 	};
 
 	return cmocka_run_group_tests_name("datapath", tests, setup, teardown);

@@ -29,6 +29,20 @@
  *                                                to ALLOWED:TCP; until SECONDS pass or SIGTERM.
  *                                                Counts each outcome; rewrites STATS every 100
  *                                                rounds and prints the counts at the end
+ *   wtool hold SPEC...                           sockets kept open, driven by commands on
+ *                                                stdin. SPEC: tcp,ADDR,PORT or udp,ADDR,PORT
+ *                                                (a client: connect()ed now) or tcp-listen,PORT
+ *                                                or udp-listen,PORT (,BIND optional: a server
+ *                                                that echoes; the
+ *                                                UDP one connect()s to its first client). Prints
+ *                                                "listening", then per line of stdin:
+ *                                                "round N": each client sends HOLD_MSG bytes and
+ *                                                waits up to 1.5 s for the echo; prints "round N"
+ *                                                and one word per client: ok, lost or an errno
+ *                                                name. "info": "tcp segs_out=X segs_in=Y", the
+ *                                                kernel's segment counts summed over every TCP
+ *                                                socket (tcp_info). EOF ends a hold with
+ *                                                clients; one with servers only goes on serving
  *
  * Clients print one line whose first word is "ok" or the errno name (EPERM, ETIMEDOUT,
  * ECONNREFUSED, ...) and exit with a code that tells them apart (see enum below). The elapsed
@@ -44,6 +58,7 @@
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/ip_icmp.h>
+#include <linux/tcp.h> /* struct tcp_info with the segment counts */
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -971,6 +986,217 @@ static int cmd_hammer(int argc, char **argv)
 	return WT_OK;
 }
 
+/* ---- hold: long-lived sockets, for verdicts that must change under open connections ---- */
+
+#define HOLD_MAX 16
+#define HOLD_MSG 100
+
+enum hold_kind { HOLD_TCP, HOLD_UDP, HOLD_TCP_LISTEN, HOLD_UDP_LISTEN, HOLD_TCP_CONN, HOLD_CLOSED };
+
+struct hold_sock {
+	int fd;
+	enum hold_kind kind;
+	int connected; /* a UDP server: connect()ed to its first client */
+	size_t got;    /* a client: echo bytes of the current round */
+	int err;       /* a client: the send's errno this round */
+};
+
+static struct hold_sock hold_socks[HOLD_MAX];
+static int hold_n;
+static int hold_stdin = 1; /* stdin is still open */
+
+static void hold_add(int fd, enum hold_kind kind)
+{
+	if (hold_n == HOLD_MAX) {
+		fprintf(stderr, "wtool: too many sockets\n");
+		exit(WT_USAGE);
+	}
+	hold_socks[hold_n++] = (struct hold_sock){.fd = fd, .kind = kind};
+}
+
+static void hold_open(char *spec)
+{
+	char *kind = strtok(spec, ","), *a = strtok(NULL, ","), *b = strtok(NULL, ",");
+	int one = 1;
+
+	if (kind && a && !strcmp(kind, "tcp-listen")) {
+		hold_add(server_socket(SOCK_STREAM, (int)num(a, 1, 65535), b), HOLD_TCP_LISTEN);
+	} else if (kind && a && !strcmp(kind, "udp-listen")) {
+		/* bound to BIND, the connected socket answers from the address the client used */
+		hold_add(server_socket(SOCK_DGRAM, (int)num(a, 1, 65535), b), HOLD_UDP_LISTEN);
+	} else if (kind && a && b && !strcmp(kind, "tcp")) {
+		int fd = tcp_connect(a, (int)num(b, 1, 65535), 2000);
+
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		hold_add(fd, HOLD_TCP);
+	} else if (kind && a && b && !strcmp(kind, "udp")) {
+		struct sockaddr_storage ss;
+		socklen_t len = parse_addr(a, (int)num(b, 1, 65535), &ss);
+		int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+		if (fd < 0 || connect(fd, (struct sockaddr *)&ss, len) < 0)
+			fail(errno, "udp connect");
+		hold_add(fd, HOLD_UDP);
+	} else {
+		usage();
+	}
+}
+
+/* One socket is readable: accept, echo, or count a client's echo. */
+static void hold_serve(struct hold_sock *h)
+{
+	char buf[2048];
+	struct sockaddr_storage from;
+	socklen_t fl = sizeof(from);
+	ssize_t n;
+	int fd, one = 1;
+
+	switch (h->kind) {
+	case HOLD_TCP_LISTEN:
+		fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			hold_add(fd, HOLD_TCP_CONN);
+		}
+		return;
+	case HOLD_UDP_LISTEN:
+		n = recvfrom(h->fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+		if (n <= 0)
+			return;
+		/* a server that answers its one client from a connected socket */
+		if (!h->connected && !connect(h->fd, (struct sockaddr *)&from, fl))
+			h->connected = 1;
+		send(h->fd, buf, (size_t)n, MSG_DONTWAIT);
+		return;
+	case HOLD_TCP_CONN:
+		n = recv(h->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n > 0)
+			write_all(h->fd, buf, (size_t)n);
+		else if (n == 0)
+			h->kind = HOLD_CLOSED; /* ignored from now on */
+		return;
+	case HOLD_TCP:
+	case HOLD_UDP:
+		n = recv(h->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n > 0)
+			h->got += (size_t)n;
+		return;
+	case HOLD_CLOSED:
+		return;
+	}
+}
+
+static int hold_pending(void)
+{
+	for (int i = 0; i < hold_n; i++)
+		if ((hold_socks[i].kind == HOLD_TCP || hold_socks[i].kind == HOLD_UDP) &&
+		    !hold_socks[i].err && hold_socks[i].got < HOLD_MSG)
+			return 1;
+	return 0;
+}
+
+/* Serve every socket until stdin has a line or until deadline (0: none). */
+static void hold_poll(long long deadline)
+{
+	struct pollfd p[HOLD_MAX + 1];
+	int i, r, wait;
+
+	for (;;) {
+		if (deadline && (now_ms() >= deadline || !hold_pending()))
+			return;
+		p[0] = (struct pollfd){.fd = deadline || !hold_stdin ? -1 : 0, .events = POLLIN};
+		for (i = 0; i < hold_n; i++)
+			p[i + 1] = (struct pollfd){
+				.fd = hold_socks[i].kind > HOLD_TCP_CONN ? -1 : hold_socks[i].fd,
+				.events = POLLIN};
+		wait = deadline ? (int)(deadline - now_ms()) : -1;
+		r = poll(p, (nfds_t)hold_n + 1, wait < 0 && deadline ? 0 : wait);
+		if (r < 0 && errno != EINTR)
+			fail(errno, "poll");
+		for (i = 0; r > 0 && i < hold_n; i++)
+			if (p[i + 1].revents)
+				hold_serve(&hold_socks[i]);
+		if (!deadline && r > 0 && p[0].revents)
+			return;
+	}
+}
+
+static void hold_round(const char *name)
+{
+	char msg[HOLD_MSG];
+	int i;
+
+	memset(msg, 'r', sizeof(msg));
+	for (i = 0; i < hold_n; i++) {
+		struct hold_sock *h = &hold_socks[i];
+
+		if (h->kind != HOLD_TCP && h->kind != HOLD_UDP)
+			continue;
+		h->got = 0;
+		h->err = 0;
+		if (send(h->fd, msg, sizeof(msg), MSG_DONTWAIT) != (ssize_t)sizeof(msg))
+			h->err = errno ? errno : EIO;
+	}
+	hold_poll(now_ms() + 1500);
+	printf("round %s", name);
+	for (i = 0; i < hold_n; i++) {
+		struct hold_sock *h = &hold_socks[i];
+
+		if (h->kind != HOLD_TCP && h->kind != HOLD_UDP)
+			continue;
+		printf(" %s", h->err ? errname(h->err) : h->got >= HOLD_MSG ? "ok" : "lost");
+	}
+	printf("\n");
+}
+
+static void hold_info(void)
+{
+	unsigned long long out = 0, in = 0;
+
+	for (int i = 0; i < hold_n; i++) {
+		struct tcp_info ti;
+		socklen_t l = sizeof(ti);
+
+		if (hold_socks[i].kind != HOLD_TCP && hold_socks[i].kind != HOLD_TCP_CONN)
+			continue;
+		if (getsockopt(hold_socks[i].fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0)
+			fail(errno, "TCP_INFO");
+		out += ti.tcpi_segs_out;
+		in += ti.tcpi_segs_in;
+	}
+	printf("tcp segs_out=%llu segs_in=%llu\n", out, in);
+}
+
+static int cmd_hold(int argc, char **argv)
+{
+	char line[128];
+
+	if (argc < 1)
+		usage();
+	lifetime();
+	for (int i = 0; i < argc; i++)
+		hold_open(argv[i]);
+	printf("listening\n");
+	for (;;) {
+		hold_poll(0);
+		if (!fgets(line, sizeof(line), stdin)) {
+			/* a client is done; a server goes on serving its clients */
+			for (int i = 0; i < hold_n; i++)
+				if (hold_socks[i].kind == HOLD_TCP ||
+				    hold_socks[i].kind == HOLD_UDP)
+					return WT_OK;
+			hold_stdin = 0;
+			continue;
+		}
+		line[strcspn(line, "\n")] = 0;
+		if (!strncmp(line, "round ", 6))
+			hold_round(line + 6);
+		else if (!strcmp(line, "info"))
+			hold_info();
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -1006,6 +1232,8 @@ int main(int argc, char **argv)
 		return cmd_udp_await(argc, argv);
 	if (!strcmp(cmd, "udp-reply-later"))
 		return cmd_udp_reply_later(argc, argv);
+	if (!strcmp(cmd, "hold"))
+		return cmd_hold(argc, argv);
 	if (!strcmp(cmd, "hammer"))
 		return cmd_hammer(argc, argv);
 	usage();

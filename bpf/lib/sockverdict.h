@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Per-socket verdicts: the cgroup_skb programs keep, in the socket's own storage, the flow a
+ * socket's packets were allowed for, so the later packets of that socket skip the endpoint's
+ * cgroup lookup, the conntrack lookup and the policy lookup.
+ *
+ * A slot is exactly a conntrack entry of one flow held by the socket: it is written only where
+ * the full path found the flow tracked for the endpoint's current registration (or allowed it
+ * and tracked it), with the same key conntrack uses, and it is used only for a packet whose
+ * key is that key, while the endpoint's config still carries the registration (gen) the slot
+ * was made under. A re-attach (new gen), a detach (the config is cleared), an endpoint id
+ * handed to another container (another gen), a packet of another flow on the same socket (a
+ * connected UDP socket's sendto() elsewhere, another source address) all miss the slot and take
+ * the full path. So a cached packet gets the verdict the full path would give it, except that
+ * the slot outlives the eviction of its conntrack entry: every WEIR_SK_REVALIDATE-th cached
+ * packet of an endpoint with a policy looks the entry up, which refreshes it in the LRU (the
+ * interface program, weir_iface_egress, finds the flow there) and, when it is gone, sends the
+ * packet down the full path, which judges and tracks it again as it always did.
+ *
+ * Endpoints with the port-scan guard never use slots: the guard reads every packet and may
+ * quarantine the endpoint's egress at any moment.
+ */
+#ifndef WEIR_LIB_SOCKVERDICT_H
+#define WEIR_LIB_SOCKVERDICT_H
+
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+
+#include "../weir.h"
+#include "packet.h"
+#include "conntrack.h"
+#include "endpoint.h"
+
+/* struct bpf_sock.state of a TCP socket (enum tcp_state); a connected UDP socket's too */
+#define WEIR_SK_ESTABLISHED 1
+#define WEIR_SK_CLOSE	    7
+#define WEIR_SK_LISTEN	    10
+
+/* a power of two: the conntrack entry of a cached flow is looked up every this many packets */
+#define WEIR_SK_REVALIDATE 64
+
+struct weir_sk_verdict {
+	struct weir_ct_key key; /* the flow, as conntrack keys it; key.ep_id is the endpoint */
+	__u32 gen;		/* weir_endpoint.gen of the registration that allowed it */
+	__u32 hits;		/* cached packets, for the periodic conntrack lookup */
+};
+
+/*
+ * Not pinned: a slot is only a cache, and a datapath loaded anew starts with an empty one.
+ * No BPF_F_CLONE: a socket accepted from a listener starts without a slot (listeners get none).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct weir_sk_verdict);
+} weir_sk_verdicts SEC(".maps");
+
+/*
+ * The socket's slot, when it has one made under the endpoint's current registration, and the
+ * endpoint's config through cfg. cgroup_skb runs only for full sockets (the kernel's test run
+ * gives a dummy socket, which never gets a slot: its protocol is 0).
+ */
+static __always_inline struct weir_sk_verdict *weir_sk_verdict_get(struct __sk_buff *skb,
+								   struct weir_endpoint **cfg)
+{
+	struct bpf_sock *sk = skb->sk;
+	struct weir_sk_verdict *v;
+	struct weir_endpoint *c;
+
+	/* a listener or an unconnected socket never has one: spare the lookup */
+	if (!sk || sk->state == WEIR_SK_CLOSE || sk->state == WEIR_SK_LISTEN)
+		return NULL;
+	v = bpf_sk_storage_get(&weir_sk_verdicts, sk, 0, 0);
+	if (!v)
+		return NULL;
+	c = weir_ep_cfg(v->key.ep_id);
+	if (!c || c->gen != v->gen ||
+	    (c->flags & (WEIR_EP_ACTIVE | WEIR_EP_SCAN)) != WEIR_EP_ACTIVE)
+		return NULL;
+	*cfg = c;
+	return v;
+}
+
+/*
+ * Does the slot answer for this packet? Its key is the packet's conntrack key, and (now and
+ * then, for an endpoint with a policy) conntrack still has the flow for this registration.
+ */
+static __always_inline int weir_sk_verdict_hit(struct weir_sk_verdict *v,
+					       const struct weir_endpoint *cfg, __u32 dir,
+					       const struct weir_pkt *p)
+{
+	const __u32 *l = (const __u32 *)(dir == WEIR_EGRESS ? p->saddr : p->daddr);
+	const __u32 *r = (const __u32 *)(dir == WEIR_EGRESS ? p->daddr : p->saddr);
+	const __u32 *kl = (const __u32 *)v->key.laddr, *kr = (const __u32 *)v->key.raddr;
+	__u16 lport = dir == WEIR_EGRESS ? p->sport : p->dport;
+	__u16 rport = dir == WEIR_EGRESS ? p->dport : p->sport;
+
+	/* the packet's conntrack key (weir_ct_key_of) is the slot's, compared in place */
+	if (v->key.proto != p->proto || v->key.family != p->family || v->key.lport != lport ||
+	    v->key.rport != rport || !p->have_ports)
+		return 0;
+	if ((l[0] ^ kl[0]) | (l[1] ^ kl[1]) | (l[2] ^ kl[2]) | (l[3] ^ kl[3]) | (r[0] ^ kr[0]) |
+	    (r[1] ^ kr[1]) | (r[2] ^ kr[2]) | (r[3] ^ kr[3]))
+		return 0;
+	if (!(cfg->flags & (WEIR_EP_POLICY_EGRESS | WEIR_EP_POLICY_INGRESS)))
+		return 1;
+	if (++v->hits & (WEIR_SK_REVALIDATE - 1))
+		return 1;
+	return weir_ct_tracked(v->key.ep_id, cfg->gen, &v->key);
+}
+
+/*
+ * The full path let this packet through as a flow tracked under cfg->gen (or the endpoint has
+ * no policy): keep the verdict with the socket, if it is one whose packets all share a flow,
+ * a TCP socket past its handshake's start or a connected UDP socket. A listener (whose SYNs
+ * come from every peer) and an unconnected UDP socket get no slot.
+ */
+static __always_inline void weir_sk_verdict_put(struct __sk_buff *skb, __u32 ep_id,
+						const struct weir_endpoint *cfg, __u32 dir,
+						const struct weir_pkt *p)
+{
+	struct bpf_sock *sk = skb->sk;
+	struct weir_sk_verdict *v;
+
+	/* the cheap tests first: most packets without a slot come from sockets that get none */
+	if (!sk || !p->have_ports || sk->state == WEIR_SK_LISTEN || sk->state == WEIR_SK_CLOSE)
+		return;
+	if (p->proto != IPPROTO_TCP &&
+	    (p->proto != IPPROTO_UDP || sk->state != WEIR_SK_ESTABLISHED))
+		return;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk || sk->protocol != p->proto)
+		return;
+	v = bpf_sk_storage_get(&weir_sk_verdicts, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!v)
+		return;
+	weir_ct_key_of(&v->key, ep_id, dir, p);
+	v->gen = cfg->gen;
+	v->hits = 0;
+}
+
+#endif
