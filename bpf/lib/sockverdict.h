@@ -47,6 +47,13 @@ struct weir_sk_verdict {
 };
 
 /*
+ * Set to 0 by the loader when the kernel's verifier refuses the programs with the slots (6.1's
+ * gives up on weir_egress's paths, E2BIG): the branches then fold away at load and every packet
+ * takes the full path, as before the slots existed.
+ */
+const volatile __u32 weir_sk_cache = 1;
+
+/*
  * Not pinned: a slot is only a cache, and a datapath loaded anew starts with an empty one.
  * No BPF_F_CLONE: a socket accepted from a listener starts without a slot (listeners get none).
  */
@@ -70,7 +77,7 @@ static __always_inline struct weir_sk_verdict *weir_sk_verdict_get(struct __sk_b
 	struct weir_endpoint *c;
 
 	/* a listener or an unconnected socket never has one: spare the lookup */
-	if (!sk || sk->state == WEIR_SK_CLOSE || sk->state == WEIR_SK_LISTEN)
+	if (!weir_sk_cache || !sk || sk->state == WEIR_SK_CLOSE || sk->state == WEIR_SK_LISTEN)
 		return NULL;
 	v = bpf_sk_storage_get(&weir_sk_verdicts, sk, 0, 0);
 	if (!v)
@@ -125,7 +132,8 @@ static __always_inline void weir_sk_verdict_put(struct __sk_buff *skb, __u32 ep_
 	struct weir_sk_verdict *v;
 
 	/* the cheap tests first: most packets without a slot come from sockets that get none */
-	if (!sk || !p->have_ports || sk->state == WEIR_SK_LISTEN || sk->state == WEIR_SK_CLOSE)
+	if (!weir_sk_cache || !sk || !p->have_ports || sk->state == WEIR_SK_LISTEN ||
+	    sk->state == WEIR_SK_CLOSE)
 		return;
 	if (p->proto != IPPROTO_TCP &&
 	    (p->proto != IPPROTO_UDP || sk->state != WEIR_SK_ESTABLISHED))

@@ -976,6 +976,31 @@ static struct guard_bpf *load_guard(const struct weir_paths *p, const struct wei
 	return g;
 }
 
+/*
+ * Open and load weir.bpf.o into *out, with or without the per-socket verdict slots. On a load
+ * error *out is still set (its maps may name the pinned datapath) and the caller destroys it; an
+ * open error leaves it NULL.
+ */
+static int open_datapath(const struct bpf_object_open_opts *opts, bool sk_cache,
+			 struct weir_bpf **out)
+{
+	struct weir_bpf *skel;
+
+	weir_bpf__destroy(*out);
+	*out = skel = weir_bpf__open_opts(opts);
+	if (!skel)
+		return errno ? -errno : -ENOMEM;
+	skel->rodata->weir_sk_cache = sk_cache;
+	/*
+	 * A kernel without tcx (probed on loopback, never by version) loads the interface program
+	 * as a plain tc one, without the attach type it does not know, for its clsact filter.
+	 */
+	if (weir_iface_probe(1) != WEIR_TC_TCX)
+		bpf_program__set_expected_attach_type(skel->progs.weir_iface_egress,
+						      (enum bpf_attach_type)0);
+	return weir_bpf__load(skel);
+}
+
 /* Verify the objects and pin what they lack; called with the datapath lock held. */
 static int load_and_pin(const struct weir_paths *p, const struct weir_config *cfg,
 			struct weir_error *err)
@@ -985,23 +1010,24 @@ static int load_and_pin(const struct weir_paths *p, const struct weir_config *cf
 	struct monitor_bpf *mon = NULL;
 	struct guard_bpf *guard = NULL;
 	unsigned int guard_flags = 0;
-	struct weir_bpf *skel;
+	struct weir_bpf *skel = NULL;
 	bool drops = false;
 	__u32 zero = 0;
 	int r;
 
-	skel = weir_bpf__open_opts(&opts);
+	/* the first load is a probe of the verifier: its refusal of the slots is an answer */
+	weir_log_libbpf_probing(true);
+	r = open_datapath(&opts, true, &skel);
+	weir_log_libbpf_probing(false);
+	if (r == -E2BIG) {
+		pr_info("this kernel's verifier refuses the datapath with per-socket verdicts (too "
+			"many paths): loaded without them, every packet takes the conntrack path");
+		r = open_datapath(&opts, false, &skel);
+	} else if (r && skel) {
+		r = open_datapath(&opts, true, &skel); /* again, for libbpf's own report of why */
+	}
 	if (!skel)
-		return weir_error_set(err, -errno, "cannot open the datapath object: %s",
-				      strerror(errno));
-	/*
-	 * A kernel without tcx (probed on loopback, never by version) loads the interface program
-	 * as a plain tc one, without the attach type it does not know, for its clsact filter.
-	 */
-	if (weir_iface_probe(1) != WEIR_TC_TCX)
-		bpf_program__set_expected_attach_type(skel->progs.weir_iface_egress,
-						      (enum bpf_attach_type)0);
-	r = weir_bpf__load(skel);
+		return weir_error_set(err, r, "cannot open the datapath object: %s", strerror(-r));
 	if (r) {
 		weir_error_set(
 			err, r,
