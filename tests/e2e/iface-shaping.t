@@ -18,6 +18,8 @@
 . "$(dirname "$0")/lib/common.sh"
 # shellcheck source=lib/runc.sh
 . "$E2E_LIB/runc.sh"
+# shellcheck source=lib/tc.sh
+. "$E2E_LIB/tc.sh"
 # shellcheck source=lib/checks.sh
 . "$E2E_LIB/checks.sh"
 # shellcheck source=lib/shaping.sh
@@ -75,23 +77,8 @@ iperf() {
 	in_ctr "$name" iperf3 -J -c "$gw" -p "$port" "$@" >"$json" 2>&1
 }
 
-start() {
-	local name=$1
-	runc_bundle "$@"
-	if runc_start "$name"; then
-		pass "$name: container starts with weir's hooks"
-	else
-		fail "$name: container starts with weir's hooks"
-		diag_block "runc stderr" "$(runc_err "$name")"
-	fi
-}
+start() { runc_start_pass "$@"; } # NAME IDX BUNDLE-OPTIONS... -- CMD (lib/runc.sh)
 
-tc_progs() {
-	nx bpftool -j net show dev "$1" 2>/dev/null |
-		jq -r '.[0] | ((.tc // [])[] | "tc \(.kind) \(.name // "?") prog_id \(.prog_id // "?")"),
-			((.tcx // [])[]? | "tcx \(.kind) \(.name // "?") prog_id \(.prog_id // "?")")' 2>/dev/null || true
-}
-has_weir_prog() { tc_progs "$1" | grep -q 'weir_iface_egre'; }
 # what weir list says of a container: its interface, how the program is attached, and which
 # program shapes its ingress
 iface_view() { weir_record "$1" | jq -r '"\(.interface.name // "-") \(.interface.tc // "-") \(.shaping.ingress // "-")"'; }
@@ -168,28 +155,7 @@ diag "2. a small flow's round trip under an ingress bulk flow: weir's limiter ag
 # weir's median must be below half of TBF's.
 start tbf 3 -- /bin/sleep 3600
 nx tc qdisc add dev p3 root tbf rate 10mbit burst 66560 latency 25ms
-rr_under_load() {
-	local name=$1 gw=$2 port=$3 bulk i ms=()
-	in_ctr "$name" iperf3 -c "$gw" -p "$port" -R -t 8 -i 0.5 --forceflush >"$E2E_TMP/bulk-$name.log" 2>&1 &
-	bulk=$!
-	retry 10 bulk_flowing "$name" || true
-	for _ in $(seq 10); do
-		wrun in_ctr "$name" "$WTOOL" tcp-rr "$gw" 9100 3000
-		ms+=("$W_MS")
-	done
-	wait "$bulk" || true
-	printf '%s\n' "${ms[@]}" | sort -n | awk '{ v[NR] = $1 } END { print (v[5] + v[6]) / 2 }'
-}
-bulk_flowing() { [ "$(grep -c ' sec ' "$E2E_TMP/bulk-$1.log" 2>/dev/null)" -ge 3 ]; }
-rr_weir=$(rr_under_load ish 10.200.1.1 5201)
-rr_tbf=$(rr_under_load tbf 10.200.3.1 5203)
-if awk -v w="$rr_weir" -v t="$rr_tbf" 'BEGIN { exit !(w != "" && t != "" && w * 2 < t) }'; then
-	pass "under an ingress bulk flow at 10 Mbit/s a small exchange takes $rr_weir ms behind weir's interface limiter, $rr_tbf ms behind a TBF (medians of ten)"
-else
-	fail "under an ingress bulk flow at 10 Mbit/s a small exchange behind weir's limiter takes less than half its time behind a TBF" \
-		"weir: $rr_weir ms, TBF: $rr_tbf ms (medians of ten)"
-	diag_block "bulk flows" "$(tail -n 3 "$E2E_TMP/bulk-ish.log"; tail -n 3 "$E2E_TMP/bulk-tbf.log")"
-fi
+check_rr_against_tbf "under an ingress bulk flow at 10 Mbit/s, at the interface" ish 10.200.1.1 tbf 10.200.3.1 -R
 for n in ish ish100 tbf; do
 	runc_stop "$n" || fail "$n: runc delete" "$(cat "$(runc_bundle_dir "$n")/delete.log")"
 done

@@ -14,6 +14,8 @@
 . "$(dirname "$0")/lib/common.sh"
 # shellcheck source=lib/runc.sh
 . "$E2E_LIB/runc.sh"
+# shellcheck source=lib/tc.sh
+. "$E2E_LIB/tc.sh"
 # shellcheck source=lib/checks.sh
 . "$E2E_LIB/checks.sh"
 
@@ -45,13 +47,6 @@ cw() { runc_wtool "$@"; } # wtool in a container (lib/runc.sh)
 
 start() { runc_start_pass "$@"; } # NAME IDX BUNDLE-OPTIONS... -- CMD (lib/runc.sh)
 
-# tc_progs DEV: what bpftool sees on DEV's tc hooks in the node namespace (one line each)
-tc_progs() {
-	nx bpftool -j net show dev "$1" 2>/dev/null |
-		jq -r '.[0] | ((.tc // [])[] | "tc \(.kind) \(.name // "?") prog_id \(.prog_id // "?")"),
-			((.tcx // [])[]? | "tcx \(.kind) \(.name // "?") prog_id \(.prog_id // "?")")' 2>/dev/null || true
-}
-has_weir_prog() { tc_progs "$1" | grep -q 'weir_iface_egre'; }
 
 # iface_of ID: the interface weir's record names
 iface_of() { weir_record "$1" | jq -r '.interface.name // empty'; }

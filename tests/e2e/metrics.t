@@ -32,11 +32,7 @@ peer_server "$E2E_TMP/peer-udp5000.log" udp-sink 5000
 peer_server "$E2E_TMP/peer-tcp8080.log" tcp-server 8080
 A4=$PEER_A4 B4=$PEER_B4
 
-cw() {
-	local name=$1
-	shift
-	wrun runc_exec "$name" /bin/wtool "$@"
-}
+cw() { runc_wtool "$@"; } # wtool in a container (lib/runc.sh)
 
 # ---- the server ------------------------------------------------------------------------
 

@@ -36,25 +36,11 @@ A4=$PEER_A4 B4=$PEER_B4 A6=$PEER_A6 B6=$PEER_B6
 EPERM_MAX_MS=200 # "at once": a dropped SYN would take the full connect timeout (2000 ms)
 
 # cw NAME WTOOL-ARGS...: wtool in container NAME (see wrun for W_OUT/W_RC/W_MS).
-cw() {
-	local name=$1
-	shift
-	wrun runc_exec "$name" /bin/wtool "$@"
-}
+cw() { runc_wtool "$@"; } # wtool in a container (lib/runc.sh)
 pw() { wrun peer_exec "$WTOOL" "$@"; }
 checks_setup cw "$A4" "$B4" "$A6" "$B6"
 
-# start NAME IDX BUNDLE-OPTIONS... -- CMD: build and start, one test line.
-start() {
-	local name=$1
-	runc_bundle "$@"
-	if runc_start "$name"; then
-		pass "$name: container starts with weir's hooks"
-	else
-		fail "$name: container starts with weir's hooks"
-		diag_block "runc stderr" "$(runc_err "$name")"
-	fi
-}
+start() { runc_start_pass "$@"; } # NAME IDX BUNDLE-OPTIONS... -- CMD (lib/runc.sh)
 
 # endpoint_of ID: the endpoint number in weir's record.
 endpoint_of() {

@@ -205,31 +205,8 @@ diag "5. a small flow's round trip under load: weir's limiter against a TBF qdis
 start tbf 4
 nsenter --net="/proc/$(runc_pid tbf)/ns/net" tc qdisc add dev eth0 root tbf rate 10mbit burst 66560 latency 25ms
 peer_server "$E2E_TMP/rr.log" tcp-server 9100
-# rr_under_load NAME PORT: median elapsed ms of ten tcp-rr to the peer while NAME sends bulk
-rr_under_load() {
-	local name=$1 port=$2 idx bulk i ms=()
-	idx=$(cat "$(runc_bundle_dir "$name")/idx")
-	in_ctr "$name" iperf3 -c "$(gw_addr4 "$idx")" -p "$port" -t 8 -i 0.5 --forceflush >"$E2E_TMP/bulk-$name.log" 2>&1 &
-	bulk=$!
-	retry 10 bulk_flowing "$name" || true
-	for i in $(seq 10); do
-		wrun in_ctr "$name" "$WTOOL" tcp-rr "$(gw_addr4 "$idx")" 9100 3000
-		ms+=("$W_MS")
-	done
-	wait "$bulk" || true
-	printf '%s\n' "${ms[@]}" | sort -n | awk '{ v[NR] = $1 } END { print (v[5] + v[6]) / 2 }'
-}
-# bulk_flowing NAME: NAME's bulk flow has run for a second (its third interval report)
-bulk_flowing() { [ "$(grep -c ' sec ' "$E2E_TMP/bulk-$1.log" 2>/dev/null)" -ge 3 ]; }
-rr_weir=$(rr_under_load s10 5201)
-rr_tbf=$(rr_under_load tbf 5203)
-if awk -v w="$rr_weir" -v t="$rr_tbf" 'BEGIN { exit !(w != "" && t != "" && w * 2 < t) }'; then
-	pass "under a bulk flow at 10 Mbit/s, a small exchange takes $rr_weir ms behind weir's limiter and $rr_tbf ms behind a TBF (medians of ten): weir keeps no queue"
-else
-	fail "under a bulk flow at 10 Mbit/s, a small exchange behind weir's limiter takes less than half its time behind a TBF" \
-		"weir: $rr_weir ms, TBF: $rr_tbf ms (medians of ten)"
-	diag_block "bulk flows" "$(tail -n 3 "$E2E_TMP/bulk-s10.log"; tail -n 3 "$E2E_TMP/bulk-tbf.log")"
-fi
+check_rr_against_tbf "under a bulk flow at 10 Mbit/s" s10 "$(gw_addr4 "$(cat "$(runc_bundle_dir s10)/idx")")" \
+	tbf "$(gw_addr4 "$(cat "$(runc_bundle_dir tbf)/idx")")"
 
 # ---------------------------------------------------------------------------------------
 diag "6. stop: nothing left"

@@ -107,11 +107,7 @@ listening() {
 	grep -q ':1F90 ' <<<"$t" && grep -q ':2328 ' <<<"$t"
 }
 
-cw() {
-	local name=$1
-	shift
-	wrun runc_exec "$name" /bin/wtool "$@"
-}
+cw() { runc_wtool "$@"; } # wtool in a container (lib/runc.sh)
 
 # real NAME DEST PROBE: what a real attempt from the container gives (wtool's first word).
 real_egress() {

@@ -106,3 +106,41 @@ udp_held() {
 default_burst() {
 	awk -v d="$1" -v l="$2" 'BEGIN { b = l / 8 * (d == "egress" ? 0.010 : 0.250); if (b < 66560) b = 66560; printf "%.0f", b }'
 }
+
+# rr_under_load NAME GW PORT [IPERF-ARGS...]: the median (ms) of ten small TCP exchanges from
+# container NAME with the wtool tcp-server on GW port 9100, each timed while NAME runs a bulk
+# iperf3 flow with GW:PORT (add -R for one towards NAME). The suite defines in_ctr NAME CMD...
+rr_under_load() {
+	local name=$1 gw=$2 port=$3 bulk ms=()
+	shift 3
+	in_ctr "$name" iperf3 -c "$gw" -p "$port" "$@" -t 8 -i 0.5 --forceflush \
+		>"$E2E_TMP/bulk-$name.log" 2>&1 &
+	bulk=$!
+	retry 10 _bulk_flowing "$name" || true
+	for _ in $(seq 10); do
+		wrun in_ctr "$name" "$WTOOL" tcp-rr "$gw" 9100 3000
+		ms+=("$W_MS")
+	done
+	wait "$bulk" || true
+	printf '%s\n' "${ms[@]}" | sort -n | awk '{ v[NR] = $1 } END { print (v[5] + v[6]) / 2 }'
+}
+# NAME's bulk flow has run for a second (its third interval report)
+_bulk_flowing() { [ "$(grep -c ' sec ' "$E2E_TMP/bulk-$1.log" 2>/dev/null)" -ge 3 ]; }
+
+# check_rr_against_tbf WHAT WEIR-NAME WEIR-GW TBF-NAME TBF-GW [IPERF-ARGS...]: 1 test, side by
+# side in one run: under a bulk flow at the limit (iperf3 port 5201 behind weir, 5203 behind the
+# TBF), a small exchange behind weir's limiter takes less than half its time behind a TBF,
+# since weir keeps no queue. WHAT says which limiter and direction, for the test line.
+check_rr_against_tbf() {
+	local what=$1 wname=$2 wgw=$3 tname=$4 tgw=$5 w t
+	shift 5
+	w=$(rr_under_load "$wname" "$wgw" 5201 "$@")
+	t=$(rr_under_load "$tname" "$tgw" 5203 "$@")
+	if awk -v w="$w" -v t="$t" 'BEGIN { exit !(w != "" && t != "" && w * 2 < t) }'; then
+		pass "$what: a small exchange takes $w ms behind weir's limiter and $t ms behind a TBF (medians of ten)"
+	else
+		fail "$what: a small exchange behind weir's limiter takes less than half its time behind a TBF" \
+			"weir: $w ms, TBF: $t ms (medians of ten)"
+		diag_block "bulk flows" "$(tail -n 3 "$E2E_TMP/bulk-$wname.log"; tail -n 3 "$E2E_TMP/bulk-$tname.log")"
+	fi
+}
