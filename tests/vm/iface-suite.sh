@@ -248,6 +248,8 @@ shaping() {
 		rate_between "$(awk -v l=$LIMIT 'BEGIN { print 1.3 * l }')" - 6
 	t "shaping: with ingress-bandwidth ${LIMIT}M, the same stream is held at 0.5 to 1.3 x the limit" \
 		rate_between "$(awk -v l=$LIMIT 'BEGIN { print 0.5 * l }')" "$(awk -v l=$LIMIT 'BEGIN { print 1.3 * l }')" 7
+	t "shaping: weir stats says iv7's container is shaped by the interface program, not its cgroup's" \
+		stats_say 7 "  ingress shaping: at the interface, before the container's namespace"
 	cat /tmp/rates
 	kill "$p6" "$p7"
 	t "shaping: weir-hook detaches both" detach_all 6 7
