@@ -210,6 +210,8 @@ struct weir_counters {
 #define WEIR_META_LSM_GLOBAL	(1U << 3) /* BPF-LSM works; programs attach once per node */
 #define WEIR_META_TRACING	(1U << 4) /* raw_tp sys_enter and sched_process_exec loaded */
 #define WEIR_META_ESCAPE_FENTRY (1U << 5) /* escape detection per syscall (fentry) loaded */
+#define WEIR_META_SK_VERDICTS	(1U << 6) /* the datapath loaded with per-socket verdict slots */
+#define WEIR_META_SK_RECORDED	(1U << 7) /* the loader set SK_VERDICTS (older ones did not) */
 
 struct weir_meta {
 	__u32 abi_version;

@@ -98,9 +98,15 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		json_object_object_add(o, "guard_events_lost",
 				       json_object_new_uint64(node.guard_events_lost));
 	}
-	if (loaded)
+	if (loaded) {
 		json_object_object_add(o, "kernel_drop_reasons",
 				       json_object_new_boolean(node.drop_reasons));
+		/* null: the datapath was pinned by a weir that did not record it */
+		json_object_object_add(o, "socket_verdicts",
+				       node.sk_verdicts == WEIR_SK_VERDICTS_UNKNOWN
+					       ? NULL
+					       : json_object_new_boolean(node.sk_verdicts));
+	}
 
 	if (cli->json) {
 		status_guards(cli, loaded, o);
@@ -125,6 +131,15 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 		printf("kernel drop reasons: %s\n",
 		       node.drop_reasons ? "counted (tp_btf/kfree_skb)"
 					 : "unavailable (no kernel BTF or tp_btf refused)");
+		printf("per-socket verdicts: %s\n",
+		       node.sk_verdicts == WEIR_SK_VERDICTS_ON
+			       ? "in use (a socket's next packets of an allowed flow skip the "
+				 "lookups)"
+		       : node.sk_verdicts == WEIR_SK_VERDICTS_OFF
+			       ? "off (this kernel's verifier refuses them: every packet takes the "
+				 "conntrack path)"
+			       : "unknown (the datapath was pinned by a weir that does not record "
+				 "it)");
 	}
 	status_guards(cli, loaded, o);
 	printf("kernel program types:\n");

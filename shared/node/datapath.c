@@ -1011,7 +1011,7 @@ static int load_and_pin(const struct weir_paths *p, const struct weir_config *cf
 	struct guard_bpf *guard = NULL;
 	unsigned int guard_flags = 0;
 	struct weir_bpf *skel = NULL;
-	bool drops = false;
+	bool drops = false, sk_cache = true;
 	__u32 zero = 0;
 	int r;
 
@@ -1022,6 +1022,7 @@ static int load_and_pin(const struct weir_paths *p, const struct weir_config *cf
 	if (r == -E2BIG) {
 		pr_info("this kernel's verifier refuses the datapath with per-socket verdicts (too "
 			"many paths): loaded without them, every packet takes the conntrack path");
+		sk_cache = false;
 		r = open_datapath(&opts, false, &skel);
 	} else if (r && skel) {
 		r = open_datapath(&opts, true, &skel); /* again, for libbpf's own report of why */
@@ -1061,7 +1062,7 @@ static int load_and_pin(const struct weir_paths *p, const struct weir_config *cf
 	refresh_node_links(p, guard, (guard_flags & WEIR_META_ESCAPE_FENTRY) != 0);
 	meta.flags = (drops ? WEIR_META_DROP_REASONS : 0) |
 		     (bpf_program__fd(mon->progs.weir_sockops) >= 0 ? WEIR_META_SOCKOPS : 0) |
-		     guard_flags;
+		     (sk_cache ? WEIR_META_SK_VERDICTS : 0) | WEIR_META_SK_RECORDED | guard_flags;
 	attach_anchor(p, meta.flags);
 	/* written last: a datapath with this hash is complete */
 	if (bpf_map_update_elem(bpf_map__fd(skel->maps.weir_meta), &zero, &meta, BPF_ANY)) {

@@ -664,6 +664,13 @@ static int count_states(struct weir_ctx *ctx, const char *id, const struct weir_
 	return 0;
 }
 
+int weir_sk_verdicts_of(unsigned int meta_flags)
+{
+	if (!(meta_flags & WEIR_META_SK_RECORDED))
+		return WEIR_SK_VERDICTS_UNKNOWN;
+	return meta_flags & WEIR_META_SK_VERDICTS ? WEIR_SK_VERDICTS_ON : WEIR_SK_VERDICTS_OFF;
+}
+
 int weir_node_view_read(struct weir_ctx *ctx, struct weir_node_view *out)
 {
 	struct weir_error e = {};
@@ -675,6 +682,7 @@ int weir_node_view_read(struct weir_ctx *ctx, struct weir_node_view *out)
 		out->guard_events_known = !weir_guard_events_counts(ctx, &out->guard_events_sent,
 								    &out->guard_events_lost);
 		out->drop_reasons = ctx->dp.meta_flags & WEIR_META_DROP_REASONS;
+		out->sk_verdicts = weir_sk_verdicts_of(ctx->dp.meta_flags);
 	}
 	return weir_records_foreach(ctx, count_states, out);
 }

@@ -8,7 +8,9 @@
 # policy) while they stay open. The next exchanges of every socket must follow the new policy:
 # for SOCKVERDICT_POLICIES random policies over eight flows (TCP and UDP, IPv4 and IPv6, either
 # side opening), each allowed or denied, against the model. Every other change reuses the
-# endpoint id, so only the registration's gen tells the old verdicts apart.
+# endpoint id, so only the registration's gen tells the old verdicts apart. First, the kernel
+# must run weir_egress with the slots (its .rodata, read with bpftool), and `weir status` say so:
+# else every check here would pass on the conntrack path alone.
 #
 #   prove -v tests/e2e/sockverdict.t        (root; `make` first)
 
@@ -138,6 +140,14 @@ tcp_segs() {
 	retry 10 test "$(grep -c '^tcp segs' "$COUT")" -gt "$n" || true
 	grep '^tcp segs' "$COUT" | tail -n1 | sed -E 's/^tcp segs_out=([0-9]+) segs_in=([0-9]+)$/\1 \2/'
 }
+# the weir_sk_cache the kernel's weir_egress was loaded with: its .rodata map, read with bpftool
+kernel_sk_cache() {
+	local id
+	for id in $(bpftool -j prog show pinned "$WEIR_BPFFS/progs/weir_egress" | jq '.map_ids[]'); do
+		[ "$(bpftool -j map show id "$id" | jq -r .name)" = weir_bpf.rodata ] || continue
+		bpftool -j map dump id "$id" | jq '[.. | objects | .weir_sk_cache? // empty][0]'
+	done
+}
 QUIET='[.egress.tcp, .egress.udp, .ingress.tcp, .ingress.udp, .egress.policy_dropped, .ingress.policy_dropped]'
 counters() {
 	weir_stats "$(runc_id c)" | jq -r '[.egress.tcp.packets, .egress.tcp.bytes, .ingress.tcp.packets,
@@ -157,6 +167,9 @@ else
 	bail_out "no container"
 fi
 cid=$(runc_id c)
+is "$(kernel_sk_cache)" 1 "the kernel's weir_egress has the per-socket verdict slots (.rodata weir_sk_cache = 1)"
+like "$("$WEIR" status)" $'\nper-socket verdicts: in use ' "weir status says the per-socket verdicts are in use"
+is "$("$WEIR" status --json | jq -c .socket_verdicts)" true "weir status --json: socket_verdicts true"
 open_sockets $base
 is "$(round 1)" "ok ok ok ok" "every flow passes its first exchange (the full path keeps each verdict)"
 wait_quiet "$cid" "$QUIET"

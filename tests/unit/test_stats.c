@@ -2,7 +2,8 @@
 /*
  * The statistics model: the JSON a stopped record keeps its final counters in reads back to
  * the same struct; a damaged one is refused with the field named, never trusted; one
- * quantile serves every view; records are checked field by field.
+ * quantile serves every view; records are checked field by field; weir_meta's flags say
+ * whether the per-socket verdict slots are in use only where the loader recorded it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -180,12 +181,29 @@ static void test_record(void **state)
 	json_object_put(o);
 }
 
+/*
+ * The per-socket verdict slots as weir_meta records them: a datapath pinned by a weir that did
+ * not record them (no WEIR_META_SK_RECORDED) is unknown, whatever its other bits say.
+ */
+static void test_sk_verdicts(void **state)
+{
+	(void)state;
+	assert_int_equal(weir_sk_verdicts_of(WEIR_META_SK_RECORDED | WEIR_META_SK_VERDICTS),
+			 WEIR_SK_VERDICTS_ON);
+	assert_int_equal(weir_sk_verdicts_of(WEIR_META_SK_RECORDED | WEIR_META_SOCKOPS),
+			 WEIR_SK_VERDICTS_OFF);
+	assert_int_equal(weir_sk_verdicts_of(0), WEIR_SK_VERDICTS_UNKNOWN);
+	assert_int_equal(weir_sk_verdicts_of(WEIR_META_SOCKOPS | WEIR_META_DROP_REASONS),
+			 WEIR_SK_VERDICTS_UNKNOWN);
+	assert_int_equal(weir_sk_verdicts_of(WEIR_META_SK_VERDICTS), WEIR_SK_VERDICTS_UNKNOWN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),	cmocka_unit_test(test_damaged),
 		cmocka_unit_test(test_missing_is_zero), cmocka_unit_test(test_quantile),
-		cmocka_unit_test(test_record),
+		cmocka_unit_test(test_record),		cmocka_unit_test(test_sk_verdicts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

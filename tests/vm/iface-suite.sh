@@ -144,6 +144,22 @@ stats_say() { # stats_say N TEXT: weir stats of iN has the line TEXT
 	grep -qxF "$2" /tmp/st
 }
 
+# weir status says what the kernel's weir_egress was loaded with: the per-socket verdict slots
+# (its .rodata weir_sk_cache 1, "in use") or not (0, "off": Debian 6.1's verifier refuses them)
+sk_verdicts_agree() {
+	ids=$($BPFTOOL prog show pinned /sys/fs/bpf/weir/progs/weir_egress |
+		sed -n 's/.*map_ids \([0-9,]*\).*/\1/p' | tr , ' ')
+	k=
+	for id in $ids; do
+		$BPFTOOL map show id "$id" | grep -q 'name weir_bpf\.rodata' || continue
+		k=$($BPFTOOL map dump id "$id" | sed -n 's/.*"weir_sk_cache": \([0-9]*\).*/\1/p')
+	done
+	"$W"/weir status >/tmp/st 2>&1
+	s=$(sed -n 's/^per-socket verdicts: \([a-z ]*\) (.*/\1/p' /tmp/st)
+	echo "kernel's weir_egress: weir_sk_cache=$k; weir status: per-socket verdicts $s"
+	{ [ "$k" = 1 ] && [ "$s" = "in use" ]; } || { [ "$k" = 0 ] && [ "$s" = off ]; }
+}
+
 # round NAME MODE D A [CONFIG]: a default-deny container D and one that lets the node in, A;
 # MODE is the attachment the kernel should show (tcx or clsact)
 round() {
@@ -248,6 +264,8 @@ shaping() {
 		rate_between "$(awk -v l=$LIMIT 'BEGIN { print 1.3 * l }')" - 6
 	t "shaping: with ingress-bandwidth ${LIMIT}M, the same stream is held at 0.5 to 1.3 x the limit" \
 		rate_between "$(awk -v l=$LIMIT 'BEGIN { print 0.5 * l }')" "$(awk -v l=$LIMIT 'BEGIN { print 1.3 * l }')" 7
+	t "shaping: weir stats says iv7's container is shaped by the interface program, not its cgroup's" \
+		stats_say 7 "  ingress shaping: at the interface, before the container's namespace"
 	cat /tmp/rates
 	kill "$p6" "$p7"
 	t "shaping: weir-hook detaches both" detach_all 6 7
@@ -271,6 +289,9 @@ else
 	auto=clsact
 fi
 round "auto ($auto)" $auto 1 2
+t "weir status says whether the datapath has the per-socket verdict slots, as the kernel's weir_egress (.rodata) does" \
+	sk_verdicts_agree
+sed -n 's/^kernel.s weir_egress: /# the &/p' /tmp/t.out
 end_round "auto ($auto)" 1 2
 if [ $auto = tcx ]; then
 	round "tc_attach clsact" clsact 4 5 /etc/weir/iface-clsact.conf

@@ -134,9 +134,19 @@ struct weir_node_view {
 	uint64_t guard_events_sent; /* security guard events, a ring of their own */
 	uint64_t guard_events_lost;
 	bool drop_reasons; /* the kernel drop program is attached */
+	/* the pinned datapath's per-socket verdict slots: WEIR_SK_VERDICTS_* */
+	int sk_verdicts;
+};
+
+enum {
+	WEIR_SK_VERDICTS_UNKNOWN = -1, /* pinned by a weir that did not record it */
+	WEIR_SK_VERDICTS_OFF = 0,      /* the verifier refused them: loaded without */
+	WEIR_SK_VERDICTS_ON = 1,
 };
 
 int weir_node_view_read(struct weir_ctx *ctx, struct weir_node_view *out);
+/* What weir_meta's flags (WEIR_META_*) say of the per-socket verdict slots. */
+int weir_sk_verdicts_of(unsigned int meta_flags);
 
 /* JSON: what `weir stats --json` prints (and `weir list --json` without counters). */
 struct json_object *weir_view_summary_json(const struct weir_ep_view *v);

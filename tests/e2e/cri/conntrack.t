@@ -120,6 +120,4 @@ ok $? "the pods are stopped and removed"
 check "its conntrack pin goes with it" -- wait_for 10 bash -c "[ ! -e '${CT}_$ep' ] && [ \"\$(jq -r .state '$STATE/containers/$cH.json')\" = stopped ]"
 nri_stop
 ok $? "weir-nri stops cleanly"
-[ "$n" = "$PLAN" ] || diag "ran $n tests, planned $PLAN"
-echo "# $((n - failed)) passed, $failed failed"
-[ "$failed" = 0 ]
+tap_done

@@ -593,5 +593,4 @@ if [ "$failed" != 0 ]; then
 	tail -n 30 "$NRI_LOG" | sed 's/^/#   /'
 	cp "$NRI_LOG" "$WORK/../weir-nri-e2e.log" 2>/dev/null || true
 fi
-[ "$n" = "$PLAN" ] || diag "ran $n tests, planned $PLAN"
-[ "$failed" = 0 ]
+tap_done

@@ -178,5 +178,4 @@ leftover=$(
 ok "$([ -z "$leftover" ] && echo 0 || echo 1)" "containerd stopped, nothing left (no shim, mount, socket, cgroup, bridge)"
 [ -z "$leftover" ] || diag "$leftover"
 
-[ "$n" = "$PLAN" ] || diag "ran $n tests, planned $PLAN"
-[ "$failed" = 0 ]
+tap_done

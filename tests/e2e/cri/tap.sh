@@ -55,3 +55,11 @@ check() { # check DESCRIPTION -- COMMAND...: ok when COMMAND succeeds
 		diag_file "$WORK/err"
 	fi
 }
+
+# tap_done: the suite's last line. Says when the count differs from PLAN (when the suite has one),
+# prints the summary a runner reads, and gives the exit status: 0 only when nothing failed.
+tap_done() {
+	[ -z "${PLAN:-}" ] || [ "$n" = "$PLAN" ] || diag "ran $n tests, planned $PLAN"
+	diag "$((n - failed)) passed, $failed failed"
+	[ "$failed" = 0 ]
+}
