@@ -106,8 +106,8 @@ static __always_inline int weir_skb_allowed(__u32 ep_id, const struct weir_endpo
  */
 static __always_inline int weir_skb_pass(struct __sk_buff *skb, __u32 ep_id,
 					 const struct weir_endpoint *cfg, __u32 dir, __u8 proto,
-					 __u8 tcp_flags, struct weir_dir_counters *cnt, __u64 packets,
-					 __u64 bytes)
+					 __u8 tcp_flags, struct weir_dir_counters *cnt,
+					 __u64 packets, __u64 bytes)
 {
 	int shaped = weir_shape(ep_id, cfg, dir, bytes);
 
