@@ -199,9 +199,8 @@ static __always_inline int weir_skb_full(struct __sk_buff *skb, __u32 dir, int s
 		allowed = weir_skb_allowed(ep_id, cfg, dir, &p, pclass, cnt);
 	/*
 	 * Audit-passed packets (allowed 0) never leave a verdict: they stay counted. A slot valid
-	 * for another flow of the socket is kept: a slot is written only while it is stale or
-	 * missing, so two CPUs never write different flows into it while it answers (a reader
-	 * could see half of each).
+	 * for another flow of the socket is kept (and weir_sk_verdict_put rewrites only slots
+	 * that do not answer): the socket's first flow keeps the fast path.
 	 */
 	if (allowed == WEIR_FLOW_TRACKED && !slotted && !(cfg->flags & WEIR_EP_SCAN))
 		weir_sk_verdict_put(skb, ep_id, cfg, dir, &p);

@@ -49,9 +49,9 @@ struct weir_sk_verdict {
 };
 
 /*
- * Set to 0 by the loader when the kernel's verifier refuses the programs with the slots (6.1's
- * gives up on weir_egress's paths, E2BIG): the branches then fold away at load and every packet
- * takes the full path, as before the slots existed.
+ * Set to 0 by the loader when a kernel's verifier refuses the programs with the slots (E2BIG;
+ * 6.1's did while the fast and the full path were one function): no slot is ever made then, and
+ * every packet takes the full path, as before the slots existed.
  */
 const volatile __u32 weir_sk_cache = 1;
 
@@ -192,6 +192,7 @@ static __always_inline void weir_sk_verdict_put(struct __sk_buff *skb, __u32 ep_
 {
 	struct bpf_sock *sk = skb->sk;
 	struct weir_sk_verdict *v;
+	__u32 old;
 
 	/* the cheap tests first: most packets without a slot come from sockets that get none */
 	if (!sk || !p->have_ports || sk->state == WEIR_SK_LISTEN || sk->state == WEIR_SK_CLOSE)
@@ -207,9 +208,19 @@ static __always_inline void weir_sk_verdict_put(struct __sk_buff *skb, __u32 ep_
 	v = bpf_sk_storage_get(&weir_sk_verdicts, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!v)
 		return;
+	/*
+	 * One writer at a time, and only of a slot that does not answer: the writer claims it by
+	 * swapping its stale gen for WEIR_GEN_WRITING, which no registration has, so readers miss
+	 * it until the exchange that publishes the whole key with the new gen. A connected UDP
+	 * socket sending elsewhere from two CPUs can race here; one of them writes.
+	 */
+	old = v->gen;
+	if (old == cfg->gen || old == WEIR_GEN_WRITING ||
+	    __sync_val_compare_and_swap(&v->gen, old, WEIR_GEN_WRITING) != old)
+		return;
 	weir_ct_key_of(&v->key, ep_id, dir, p);
-	v->gen = cfg->gen;
 	v->hits = 0;
+	__sync_lock_test_and_set(&v->gen, cfg->gen);
 }
 
 #endif
