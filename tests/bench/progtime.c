@@ -362,17 +362,21 @@ static void prog_stats(int fd, uint64_t *ns, uint64_t *cnt)
 	*cnt = info.run_cnt;
 }
 
-/* n datagrams through prog attached to cg's egress; the kernel's ns per run of prog */
+/*
+ * n datagrams through prog attached to cg's egress; the kernel's ns per run of prog, -1 with
+ * a message (and prog detached) when one could not be sent
+ */
 static double sk_measure(int prog, int cg, int tun, int sock, bool connected, long n)
 {
 	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(SK_PORT)};
 	uint64_t ns0, c0, ns1, c1;
 	char buf[2048] = {0};
+	long i;
 
 	inet_pton(AF_INET, "10.99.0.2", &to.sin_addr);
 	if (bpf_prog_attach(prog, cg, BPF_CGROUP_INET_EGRESS, BPF_F_ALLOW_MULTI)) {
 		perror("attach");
-		exit(1);
+		return -1;
 	}
 	/* the first packet opens the flow (and leaves the socket's verdict): not timed */
 	if (connected)
@@ -380,14 +384,14 @@ static double sk_measure(int prog, int cg, int tun, int sock, bool connected, lo
 	else
 		sendto(sock, buf, 64, 0, (struct sockaddr *)&to, sizeof(to));
 	prog_stats(prog, &ns0, &c0);
-	for (long i = 0; i < n; i++) {
+	for (i = 0; i < n; i++) {
 		ssize_t r = connected
 				    ? send(sock, buf, 64, 0)
 				    : sendto(sock, buf, 64, 0, (struct sockaddr *)&to, sizeof(to));
 
 		if (r != 64) {
 			perror("send");
-			exit(1);
+			break;
 		}
 		if (!(i & 31))
 			while (read(tun, buf, sizeof(buf)) > 0)
@@ -397,10 +401,12 @@ static double sk_measure(int prog, int cg, int tun, int sock, bool connected, lo
 	bpf_prog_detach2(prog, cg, BPF_CGROUP_INET_EGRESS);
 	while (read(tun, buf, sizeof(buf)) > 0)
 		;
+	if (i < n)
+		return -1;
 	if (c1 - c0 < (uint64_t)n) {
 		fprintf(stderr, "progtime: %llu runs for %ld packets\n",
 			(unsigned long long)(c1 - c0), n);
-		exit(1);
+		return -1;
 	}
 	return (double)(ns1 - ns0) / (double)(c1 - c0);
 }
@@ -431,26 +437,33 @@ static size_t udp4_in(uint8_t *b, uint16_t lport)
 	return 20 + 8 + 64;
 }
 
-/* k datagrams into the tun device, each received by sock: a missing one was dropped. */
-static void sk_inject(int tun, int sock, const uint8_t *d, size_t len, long k, const char *path)
+/*
+ * k datagrams into the tun device, each received by sock: 0, or -1 with a message when one
+ * never arrived (dropped)
+ */
+static int sk_inject(int tun, int sock, const uint8_t *d, size_t len, long k, const char *path)
 {
 	char buf[2048];
 
 	for (long i = 0; i < k; i++)
 		if (write(tun, d, len) != (ssize_t)len) {
 			perror("tun write");
-			exit(1);
+			return -1;
 		}
 	for (long i = 0; i < k; i++)
 		if (recv(sock, buf, sizeof(buf), 0) != 64) {
 			fprintf(stderr,
 				"progtime: %s: %ld of %ld datagrams never reached the socket\n",
 				path, k - i, k);
-			exit(1);
+			return -1;
 		}
+	return 0;
 }
 
-/* n datagrams into sock through prog attached to cg's ingress; the kernel's ns per run */
+/*
+ * n datagrams into sock through prog attached to cg's ingress; the kernel's ns per run of
+ * prog, -1 with a message (and prog detached) when one went missing
+ */
 static double sk_measure_in(int prog, int cg, int tun, int sock, long n, const char *path)
 {
 	struct sockaddr_in me;
@@ -458,26 +471,29 @@ static double sk_measure_in(int prog, int cg, int tun, int sock, long n, const c
 	uint64_t ns0, c0, ns1, c1;
 	uint8_t d[128];
 	size_t dlen;
+	int r;
 
 	if (getsockname(sock, (struct sockaddr *)&me, &len) || !me.sin_port) {
 		fprintf(stderr, "progtime: %s: the socket has no port\n", path);
-		exit(1);
+		return -1;
 	}
 	dlen = udp4_in(d, ntohs(me.sin_port));
 	if (bpf_prog_attach(prog, cg, BPF_CGROUP_INET_INGRESS, BPF_F_ALLOW_MULTI)) {
 		perror("attach");
-		exit(1);
+		return -1;
 	}
-	sk_inject(tun, sock, d, dlen, 1, path); /* not timed */
+	r = sk_inject(tun, sock, d, dlen, 1, path); /* not timed */
 	prog_stats(prog, &ns0, &c0);
-	for (long i = 0; i < n; i += 32)
-		sk_inject(tun, sock, d, dlen, n - i < 32 ? n - i : 32, path);
+	for (long i = 0; i < n && !r; i += 32)
+		r = sk_inject(tun, sock, d, dlen, n - i < 32 ? n - i : 32, path);
 	prog_stats(prog, &ns1, &c1);
 	bpf_prog_detach2(prog, cg, BPF_CGROUP_INET_INGRESS);
+	if (r)
+		return -1;
 	if (c1 - c0 < (uint64_t)n) {
 		fprintf(stderr, "progtime: %s: %llu runs for %ld packets\n", path,
 			(unsigned long long)(c1 - c0), n);
-		exit(1);
+		return -1;
 	}
 	return (double)(ns1 - ns0) / (double)(c1 - c0);
 }
@@ -604,6 +620,10 @@ static int sockets(const char *floor_obj, long packets, int rounds, const char *
 				ns[p][r] = sk_measure(progs[p], cgfd, tun, s, p == 2, packets);
 			else
 				ns[p][r] = sk_measure_in(progs[p], cgfd, tun, s, packets, names[p]);
+			if (ns[p][r] < 0) {
+				close(stats);
+				goto out;
+			}
 		}
 		for (int p = 0; p < SK_PATHS; p++)
 			ratio[p][r] = ns[p][r] / ns[p < SK_IN ? 0 : SK_IN][r];
