@@ -144,8 +144,12 @@ static void endpoint_flags(uint32_t ep, const char *egress, const char *ingress,
 		}
 		for (size_t i = 0; i < comp.n; i++) {
 			comp.entries[i].key.ep_id = ep;
-			bpf_map_update_elem(bpf_map__fd(skel->maps.weir_policy),
-					    &comp.entries[i].key, &comp.entries[i].val, BPF_ANY);
+			if (bpf_map_update_elem(bpf_map__fd(skel->maps.weir_policy),
+						&comp.entries[i].key, &comp.entries[i].val,
+						BPF_ANY)) {
+				perror("weir_policy");
+				exit(1);
+			}
 		}
 		if (spec.policy.dir[WEIR_EGRESS].present)
 			epv.flags |= WEIR_EP_POLICY_EGRESS;
