@@ -100,37 +100,77 @@ static __always_inline int weir_skb_allowed(__u32 ep_id, const struct weir_endpo
 	return r < 0 ? 1 : WEIR_FLOW_TRACKED;
 }
 
-static __always_inline int weir_skb(struct __sk_buff *skb, __u32 dir)
+/*
+ * What every passing packet pays after its verdict: the rate limiter, the counters, the
+ * priority and the congestion mark.
+ */
+static __always_inline int weir_skb_pass(struct __sk_buff *skb, __u32 ep_id,
+					 const struct weir_endpoint *cfg, __u32 dir, __u8 proto,
+					 __u8 tcp_flags, struct weir_dir_counters *cnt,
+					 __u64 packets, __u64 bytes)
 {
-	struct weir_endpoint *cfg = NULL;
-	struct weir_dir_counters *cnt;
-	struct weir_sk_verdict *slot;
-	struct weir_pkt p = {};
-	__u64 packets = 1, bytes;
-	__u32 ep_id, pclass;
-	int allowed = WEIR_FLOW_TRACKED, shaped;
+	int shaped = weir_shape(ep_id, cfg, dir, bytes);
 
-	if ((dir == WEIR_EGRESS ? skb->ifindex : skb->ingress_ifindex) == LOOPBACK_IFINDEX)
-		return SKB_PASS;
-
-	/*
-	 * A socket's slot names its endpoint while the registration it was made under lasts
-	 * (a socket's cgroup never changes): no cgroup lookup for it.
-	 */
-	slot = weir_sk_verdict_get(skb, &cfg);
-	if (slot && cfg) {
-		ep_id = slot->key.ep_id;
-	} else {
-		__u32 *ep = weir_ep_of_skb(skb);
-
-		slot = NULL;
-		if (!ep)
-			return SKB_DROP; /* attached but not registered: fail closed */
-		ep_id = *ep;
-		cfg = weir_ep_cfg(ep_id);
-		if (!cfg || !(cfg->flags & WEIR_EP_ACTIVE))
-			return SKB_DROP;
+	if (shaped == WEIR_SHAPE_DROP) {
+		weir_add(&cnt->shaped_dropped, packets, bytes);
+		if (dir == WEIR_EGRESS) {
+			cnt->cn_notified++;
+			return SKB_DROP_CN;
+		}
+		return SKB_DROP;
 	}
+	weir_add(&cnt->proto[weir_pclass_of(proto)], packets, bytes);
+	if (tcp_flags & WEIR_TCP_RST)
+		cnt->tcp_resets++;
+	if (dir == WEIR_EGRESS && (cfg->flags & WEIR_EP_PRIORITY))
+		skb->priority = cfg->priority;
+	if (shaped == WEIR_SHAPE_MARK) {
+		if (bpf_skb_ecn_set_ce(skb))
+			cnt->ce_marked++;
+		if (dir == WEIR_EGRESS && proto == IPPROTO_TCP) {
+			cnt->cn_notified++;
+			return SKB_PASS_CN;
+		}
+	}
+	return SKB_PASS;
+}
+
+/*
+ * A GSO packet leaves as gso_segs packets, each with its own copy of the headers (hdrs bytes
+ * of IP and transport header).
+ */
+static __always_inline void weir_skb_size(struct __sk_buff *skb, __u32 hdrs, __u64 *packets,
+					  __u64 *bytes)
+{
+	*packets = 1;
+	*bytes = skb->len;
+	if (skb->gso_segs > 1) {
+		*packets = skb->gso_segs;
+		*bytes += (*packets - 1) * hdrs;
+	}
+}
+
+/*
+ * The full path: the endpoint from the socket's cgroup, conntrack, the policy. slotted: the
+ * socket has a verdict slot valid under the endpoint's registration, for another flow, which
+ * this packet must not overwrite.
+ */
+static __always_inline int weir_skb_full(struct __sk_buff *skb, __u32 dir, int slotted)
+{
+	struct weir_endpoint *cfg;
+	struct weir_dir_counters *cnt;
+	struct weir_pkt p = {};
+	__u64 packets, bytes;
+	__u32 ep_id, pclass;
+	int allowed = WEIR_FLOW_TRACKED;
+	__u32 *ep = weir_ep_of_skb(skb);
+
+	if (!ep)
+		return SKB_DROP; /* attached but not registered: fail closed */
+	ep_id = *ep;
+	cfg = weir_ep_cfg(ep_id);
+	if (!cfg || !(cfg->flags & WEIR_EP_ACTIVE))
+		return SKB_DROP;
 	cnt = weir_counters_of(ep_id, dir);
 	if (!cnt)
 		return SKB_DROP;
@@ -153,28 +193,17 @@ static __always_inline int weir_skb(struct __sk_buff *skb, __u32 dir)
 		else
 			weir_scan_ingress(ep_id, &p);
 	}
+	weir_skb_size(skb, p.l3_hdr + p.l4_hdr, &packets, &bytes);
 
-	/* A GSO packet leaves as gso_segs packets, each with its own copy of the headers. */
-	bytes = skb->len;
-	if (skb->gso_segs > 1) {
-		packets = skb->gso_segs;
-		bytes += (packets - 1) * (p.l3_hdr + p.l4_hdr);
-	}
-
-	if (slot && weir_sk_verdict_hit(slot, cfg, dir, &p)) {
-		/* the socket's flow, allowed under this registration: conntrack's own verdict */
-	} else {
-		if (cfg->flags & (WEIR_EP_POLICY_EGRESS | WEIR_EP_POLICY_INGRESS))
-			allowed = weir_skb_allowed(ep_id, cfg, dir, &p, pclass, cnt);
-		/*
-		 * Audit-passed packets (allowed 0) never leave a verdict: they stay counted. A
-		 * slot valid for another flow of the socket is kept: a slot is written only
-		 * while it is stale or missing, so two CPUs never write different flows into
-		 * it while it answers (a reader could see half of each).
-		 */
-		if (allowed == WEIR_FLOW_TRACKED && !slot && !(cfg->flags & WEIR_EP_SCAN))
-			weir_sk_verdict_put(skb, ep_id, cfg, dir, &p);
-	}
+	if (cfg->flags & (WEIR_EP_POLICY_EGRESS | WEIR_EP_POLICY_INGRESS))
+		allowed = weir_skb_allowed(ep_id, cfg, dir, &p, pclass, cnt);
+	/*
+	 * Audit-passed packets (allowed 0) never leave a verdict: they stay counted. A slot valid
+	 * for another flow of the socket is kept (and weir_sk_verdict_put rewrites only slots
+	 * that do not answer): the socket's first flow keeps the fast path.
+	 */
+	if (allowed == WEIR_FLOW_TRACKED && !slotted && !(cfg->flags & WEIR_EP_SCAN))
+		weir_sk_verdict_put(skb, ep_id, cfg, dir, &p);
 	if (!allowed) {
 		int audit = cfg->flags & WEIR_EP_AUDIT;
 
@@ -191,41 +220,86 @@ static __always_inline int weir_skb(struct __sk_buff *skb, __u32 dir)
 		}
 		weir_add(&cnt->audit_denied, packets, bytes);
 	}
-	shaped = weir_shape(ep_id, cfg, dir, bytes);
-	if (shaped == WEIR_SHAPE_DROP) {
-		weir_add(&cnt->shaped_dropped, packets, bytes);
-		if (dir == WEIR_EGRESS) {
-			cnt->cn_notified++;
-			return SKB_DROP_CN;
-		}
+	return weir_skb_pass(skb, ep_id, cfg, dir, p.proto, p.tcp_flags, cnt, packets, bytes);
+}
+
+/*
+ * Global functions: the verifier checks each once, apart from the programs that call them, so
+ * the full path's states never multiply with the fast path's (6.1's verifier gave up on the two
+ * together), and the JIT lays the full path out of the fast path's way.
+ */
+__noinline int weir_egress_full(struct __sk_buff *skb, int slotted)
+{
+	return weir_skb_full(skb, WEIR_EGRESS, slotted);
+}
+
+__noinline int weir_ingress_full(struct __sk_buff *skb, int slotted)
+{
+	return weir_skb_full(skb, WEIR_INGRESS, slotted);
+}
+
+/* weir_skb_fast: the packet needs the full path; with _SLOTTED, its socket has a valid slot */
+#define WEIR_FAST_MISS	  -1
+#define WEIR_FAST_SLOTTED -2
+
+/*
+ * The fast path: a packet of a socket whose flow was allowed under the endpoint's current
+ * registration (its slot). It finds the endpoint through the slot, not the cgroup, skips
+ * conntrack and the policy, and touches few pages: on a machine whose TLB is flushed at every
+ * system call, each page a packet touches costs about what a small lookup does.
+ */
+static __always_inline int weir_skb_fast(struct __sk_buff *skb, __u32 dir)
+{
+	struct weir_endpoint *cfg = NULL;
+	struct weir_dir_counters *cnt;
+	struct weir_sk_verdict *slot;
+	struct weir_sk_pkt p;
+	__u64 packets, bytes;
+	__u32 ep_id;
+
+	if ((dir == WEIR_EGRESS ? skb->ifindex : skb->ingress_ifindex) == LOOPBACK_IFINDEX)
+		return SKB_PASS;
+	slot = weir_sk_verdict_get(skb, &cfg);
+	if (!slot || !cfg)
+		return WEIR_FAST_MISS;
+	if (!weir_sk_verdict_match(skb, slot, dir, &p) || !weir_sk_verdict_fresh(slot, cfg))
+		return WEIR_FAST_SLOTTED;
+	ep_id = slot->key.ep_id;
+	cnt = weir_counters_of(ep_id, dir);
+	if (!cnt)
 		return SKB_DROP;
-	}
-	weir_add(&cnt->proto[pclass], packets, bytes);
-	if (p.tcp_flags & WEIR_TCP_RST)
-		cnt->tcp_resets++;
-	if (dir == WEIR_EGRESS && (cfg->flags & WEIR_EP_PRIORITY))
-		skb->priority = cfg->priority;
-	if (shaped == WEIR_SHAPE_MARK) {
-		if (bpf_skb_ecn_set_ce(skb))
-			cnt->ce_marked++;
-		if (dir == WEIR_EGRESS && p.proto == IPPROTO_TCP) {
-			cnt->cn_notified++;
-			return SKB_PASS_CN;
-		}
-	}
-	return SKB_PASS;
+	weir_skb_size(skb, p.hdrs, &packets, &bytes);
+	return weir_skb_pass(skb, ep_id, cfg, dir, p.proto, p.tcp_flags, cnt, packets, bytes);
+}
+
+/*
+ * The verifier knows nothing of what a global function returns; clang does, and would fold
+ * the range check away without the barrier.
+ */
+static __always_inline int weir_verdict(int v, int max)
+{
+	barrier_var(v);
+	return v >= SKB_DROP && v <= max ? v : SKB_DROP;
 }
 
 SEC("cgroup_skb/egress")
 int weir_egress(struct __sk_buff *skb)
 {
-	return weir_skb(skb, WEIR_EGRESS);
+	int v = weir_skb_fast(skb, WEIR_EGRESS);
+
+	if (v >= 0)
+		return v;
+	return weir_verdict(weir_egress_full(skb, v == WEIR_FAST_SLOTTED), SKB_PASS_CN);
 }
 
 SEC("cgroup_skb/ingress")
 int weir_ingress(struct __sk_buff *skb)
 {
-	return weir_skb(skb, WEIR_INGRESS);
+	int v = weir_skb_fast(skb, WEIR_INGRESS);
+
+	if (v >= 0)
+		return v;
+	return weir_verdict(weir_ingress_full(skb, v == WEIR_FAST_SLOTTED), SKB_PASS);
 }
 
 /* ---- the container's interface ------------------------------------------------------- */

@@ -79,10 +79,17 @@ struct weir_shape {
 	__u64 pace; /* egress: the pacing rate of the endpoint's TCP sockets, bytes per second */
 };
 
+/*
+ * Two values weir_endpoint.gen never takes: a per-socket verdict slot holds WEIR_GEN_NONE when it
+ * is new and WEIR_GEN_WRITING while one CPU rewrites it, so that neither ever looks valid.
+ */
+#define WEIR_GEN_NONE	 0U
+#define WEIR_GEN_WRITING 0xffffffffU
+
 struct weir_endpoint {
 	__u32 flags;
 	__u32 gen; /* changes with every registration: conntrack entries of an earlier user
-		    * of the same endpoint id never match */
+		    * of the same endpoint id never match; never WEIR_GEN_NONE or _WRITING */
 	struct weir_shape shape[WEIR_DIRS];
 	__u32 priority; /* skb priority of what the endpoint sends (WEIR_EP_PRIORITY) */
 	__u8 tos;	/* DSCP << 2 */

@@ -25,6 +25,8 @@
 
 #include <linux/bpf.h>
 #include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <bpf/bpf_helpers.h>
 
 #include "../weir.h"
@@ -47,9 +49,9 @@ struct weir_sk_verdict {
 };
 
 /*
- * Set to 0 by the loader when the kernel's verifier refuses the programs with the slots (6.1's
- * gives up on weir_egress's paths, E2BIG): the branches then fold away at load and every packet
- * takes the full path, as before the slots existed.
+ * Set to 0 by the loader when a kernel's verifier refuses the programs with the slots (E2BIG;
+ * 6.1's did while the fast and the full path were one function): no slot is ever made then, and
+ * every packet takes the full path, as before the slots existed.
  */
 const volatile __u32 weir_sk_cache = 1;
 
@@ -76,8 +78,11 @@ static __always_inline struct weir_sk_verdict *weir_sk_verdict_get(struct __sk_b
 	struct weir_sk_verdict *v;
 	struct weir_endpoint *c;
 
-	/* a listener or an unconnected socket never has one: spare the lookup */
-	if (!weir_sk_cache || !sk || sk->state == WEIR_SK_CLOSE || sk->state == WEIR_SK_LISTEN)
+	/*
+	 * A listener or an unconnected socket never has one: spare the lookup. weir_sk_cache is
+	 * not read here: without it no slot is ever made, and reading it costs a page of its own.
+	 */
+	if (!sk || sk->state == WEIR_SK_CLOSE || sk->state == WEIR_SK_LISTEN)
 		return NULL;
 	v = bpf_sk_storage_get(&weir_sk_verdicts, sk, 0, 0);
 	if (!v)
@@ -90,27 +95,84 @@ static __always_inline struct weir_sk_verdict *weir_sk_verdict_get(struct __sk_b
 	return v;
 }
 
-/*
- * Does the slot answer for this packet? Its key is the packet's conntrack key, and (now and
- * then, for an endpoint with a policy) conntrack still has the flow for this registration.
- */
-static __always_inline int weir_sk_verdict_hit(struct weir_sk_verdict *v,
-					       const struct weir_endpoint *cfg, __u32 dir,
-					       const struct weir_pkt *p)
-{
-	const __u32 *l = (const __u32 *)(dir == WEIR_EGRESS ? p->saddr : p->daddr);
-	const __u32 *r = (const __u32 *)(dir == WEIR_EGRESS ? p->daddr : p->saddr);
-	const __u32 *kl = (const __u32 *)v->key.laddr, *kr = (const __u32 *)v->key.raddr;
-	__u16 lport = dir == WEIR_EGRESS ? p->sport : p->dport;
-	__u16 rport = dir == WEIR_EGRESS ? p->dport : p->sport;
+/* What the fast path needs of a packet its slot answers for. */
+struct weir_sk_pkt {
+	__u32 hdrs; /* IP and transport header bytes, repeated in each segment of a GSO packet */
+	__u8 proto;
+	__u8 tcp_flags;
+	__u8 pad[2];
+};
 
-	/* the packet's conntrack key (weir_ct_key_of) is the slot's, compared in place */
-	if (v->key.proto != p->proto || v->key.family != p->family || v->key.lport != lport ||
-	    v->key.rport != rport || !p->have_ports)
+/*
+ * Does the slot answer for this packet? The packet's headers, read in place (IPv4 without
+ * options, IPv6 without extension headers, TCP or UDP, in the linear part), carry the slot's
+ * key: what weir_ct_key_of would make of them, compared without building it. Anything else
+ * takes the full path, which parses every packet.
+ */
+static __always_inline int weir_sk_verdict_match(struct __sk_buff *skb,
+						 const struct weir_sk_verdict *v, __u32 dir,
+						 struct weir_sk_pkt *out)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	const __u32 *kl = (const __u32 *)v->key.laddr, *kr = (const __u32 *)v->key.raddr;
+	__u32 diff, ports;
+	__u8 *l4;
+
+	if (v->key.family == WEIR_V4) {
+		struct iphdr *ip = data;
+		__u32 l, r;
+
+		if ((void *)(ip + 1) > end || skb->protocol != bpf_htons(0x0800) || ip->ihl != 5 ||
+		    (ip->frag_off & bpf_htons(0x1fff)))
+			return 0;
+		l = dir == WEIR_EGRESS ? ip->saddr : ip->daddr;
+		r = dir == WEIR_EGRESS ? ip->daddr : ip->saddr;
+		/* an IPv4 key's addresses fill the first 4 bytes, the rest is zero */
+		diff = (l ^ kl[0]) | (r ^ kr[0]);
+		out->proto = ip->protocol;
+		out->hdrs = sizeof(*ip);
+		l4 = (__u8 *)(ip + 1);
+	} else {
+		struct ipv6hdr *ip6 = data;
+		const __u32 *l, *r;
+
+		if ((void *)(ip6 + 1) > end || skb->protocol != bpf_htons(0x86DD))
+			return 0;
+		l = (const __u32 *)(dir == WEIR_EGRESS ? &ip6->saddr : &ip6->daddr);
+		r = (const __u32 *)(dir == WEIR_EGRESS ? &ip6->daddr : &ip6->saddr);
+		diff = (l[0] ^ kl[0]) | (l[1] ^ kl[1]) | (l[2] ^ kl[2]) | (l[3] ^ kl[3]) |
+		       (r[0] ^ kr[0]) | (r[1] ^ kr[1]) | (r[2] ^ kr[2]) | (r[3] ^ kr[3]);
+		out->proto = ip6->nexthdr;
+		out->hdrs = sizeof(*ip6);
+		l4 = (__u8 *)(ip6 + 1);
+	}
+	/* 14 bytes: the ports, and for TCP its data offset and flags */
+	if (diff || out->proto != v->key.proto || (void *)(l4 + 14) > end)
 		return 0;
-	if ((l[0] ^ kl[0]) | (l[1] ^ kl[1]) | (l[2] ^ kl[2]) | (l[3] ^ kl[3]) | (r[0] ^ kr[0]) |
-	    (r[1] ^ kr[1]) | (r[2] ^ kr[2]) | (r[3] ^ kr[3]))
+	/* the key's ports are in host order: local first */
+	ports = dir == WEIR_EGRESS ? ((__u32)v->key.lport << 16) | v->key.rport
+				   : ((__u32)v->key.rport << 16) | v->key.lport;
+	if ((((__u32)l4[0] << 24) | ((__u32)l4[1] << 16) | ((__u32)l4[2] << 8) | l4[3]) != ports)
 		return 0;
+	if (out->proto == IPPROTO_TCP) {
+		out->hdrs += (l4[12] >> 4) * 4;
+		out->tcp_flags = l4[13];
+	} else if (out->proto == IPPROTO_UDP) {
+		out->hdrs += 8;
+		out->tcp_flags = 0;
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * Now and then, for an endpoint with a policy, the slot's flow is looked up in conntrack: it
+ * must still be tracked for this registration.
+ */
+static __always_inline int weir_sk_verdict_fresh(struct weir_sk_verdict *v,
+						 const struct weir_endpoint *cfg)
+{
 	if (!(cfg->flags & (WEIR_EP_POLICY_EGRESS | WEIR_EP_POLICY_INGRESS)))
 		return 1;
 	if (++v->hits & (WEIR_SK_REVALIDATE - 1))
@@ -130,13 +192,15 @@ static __always_inline void weir_sk_verdict_put(struct __sk_buff *skb, __u32 ep_
 {
 	struct bpf_sock *sk = skb->sk;
 	struct weir_sk_verdict *v;
+	__u32 old;
 
 	/* the cheap tests first: most packets without a slot come from sockets that get none */
-	if (!weir_sk_cache || !sk || !p->have_ports || sk->state == WEIR_SK_LISTEN ||
-	    sk->state == WEIR_SK_CLOSE)
+	if (!sk || !p->have_ports || sk->state == WEIR_SK_LISTEN || sk->state == WEIR_SK_CLOSE)
 		return;
 	if (p->proto != IPPROTO_TCP &&
 	    (p->proto != IPPROTO_UDP || sk->state != WEIR_SK_ESTABLISHED))
+		return;
+	if (!weir_sk_cache)
 		return;
 	sk = bpf_sk_fullsock(sk);
 	if (!sk || sk->protocol != p->proto)
@@ -144,9 +208,19 @@ static __always_inline void weir_sk_verdict_put(struct __sk_buff *skb, __u32 ep_
 	v = bpf_sk_storage_get(&weir_sk_verdicts, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!v)
 		return;
+	/*
+	 * One writer at a time, and only of a slot that does not answer: the writer claims it by
+	 * swapping its stale gen for WEIR_GEN_WRITING, which no registration has, so readers miss
+	 * it until the exchange that publishes the whole key with the new gen. A connected UDP
+	 * socket sending elsewhere from two CPUs can race here; one of them writes.
+	 */
+	old = v->gen;
+	if (old == cfg->gen || old == WEIR_GEN_WRITING ||
+	    __sync_val_compare_and_swap(&v->gen, old, WEIR_GEN_WRITING) != old)
+		return;
 	weir_ct_key_of(&v->key, ep_id, dir, p);
-	v->gen = cfg->gen;
 	v->hits = 0;
+	__sync_lock_test_and_set(&v->gen, cfg->gen);
 }
 
 #endif

@@ -861,6 +861,8 @@ static int attach_locked(struct weir_ctx *ctx, const struct attach_plan *p, stru
 	/* conntrack entries of an earlier user of this endpoint id never match this one */
 	if (getrandom(&rec.gen, sizeof(rec.gen), 0) != sizeof(rec.gen))
 		rec.gen = (uint32_t)weir_now_ms();
+	/* into 1..2^32-2: the per-socket verdict slots keep the two others for themselves */
+	rec.gen = rec.gen % (WEIR_GEN_WRITING - 1) + 1;
 	r = keys_write(ctx, rec.endpoint, p->comp, err);
 	if (r)
 		goto free_id;

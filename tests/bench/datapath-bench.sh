@@ -24,7 +24,10 @@
 # hits every option alike. Then, outside the rounds:
 #
 #   * per-packet program time (BPF_PROG_TEST_RUN, tests/bench/progtime.c) of weir's cgroup_skb
-#     programs on each path, for each rule count and monitor mode, and of the floor;
+#     programs and of its interface program (weir_iface_egress, the host side of the
+#     container's veth) on each path, for each rule count and monitor mode, and of the floor;
+#     then on real sockets (BPF_ENABLE_STATS, progtime --sockets), each way: a tracked flow
+#     and a connected socket's cached verdict, against the floor of the same direction;
 #   * container start cost: weir-hook createRuntime for a new container, less a no-op
 #     process, with 1, 100 and 1,000 endpoints already attached (10 rules each);
 #   * memory per endpoint: the pinned maps' sizes from their definitions and the memory the
@@ -206,27 +209,33 @@ echo
 echo "per-packet program time, ns (BPF_PROG_TEST_RUN, the kernel's average over $REPEAT runs)"
 mapfile -t PT_COUNTS < <(tr ' ' '\n' <<<"$COUNTS $FLOOR_N" | sort -nu)
 "$TOOLS/progtime" --table "$TOOLS/floor.bpf.o" "$REPEAT" "${PT_COUNTS[@]}" >"$TMP/progtime"
-printf '%-6s %-9s %9s %9s %9s %9s | %s\n' rules monitor tracked reply new-lpm new-miss "floor (one LPM lookup)"
+printf '%-6s %-9s %9s %9s %9s %9s %9s %9s | %s\n' rules monitor tracked reply new-lpm new-miss \
+	if-reply if-lpm "floor (one LPM lookup)"
 for n in $COUNTS; do
 	fl=$(awk -v n="$n" '$1 == "floor" && $2 == n { print $5 }' "$TMP/progtime")
 	for m in $MODES; do
 		pt() { awk -v n="$n" -v m="$m" -v p="$1" '$1 == "weir" && $2 == n && $3 == m && $4 == p { print $5 }' "$TMP/progtime"; }
-		printf '%-6s %-9s %9.1f %9.1f %9.1f %9.1f | %.1f\n' "$n" "$m" "$(pt egress-tracked)" \
-			"$(pt ingress-reply)" "$(pt egress-new-lpm)" "$(pt egress-new-miss)" "$fl"
+		printf '%-6s %-9s %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f | %.1f\n' "$n" "$m" "$(pt egress-tracked)" \
+			"$(pt ingress-reply)" "$(pt egress-new-lpm)" "$(pt egress-new-miss)" \
+			"$(pt iface-reply)" "$(pt iface-new-lpm)" "$fl"
 	done
 done
-echo "(tracked: egress packet of an established flow; reply: its ingress reply; new-lpm: a new"
-echo " flow the LPM finds the server's /24 for, refused by port; new-miss: no prefix matches)"
+echo "(cgroup programs: tracked: egress packet of an established flow; reply: its ingress reply;"
+echo " new-lpm: a new flow the LPM finds the server's /24 for, refused by port; new-miss: no prefix"
+echo " matches. Interface program (host side of the veth, the same rules as ingress policy too):"
+echo " if-reply: the established flow's reply into the container; if-lpm: a new connection into"
+echo " it, allowed by the ingress LPM)"
 
 # The sockets' cached verdicts need real sockets (a test run's socket is a dummy of its own):
 # real datagrams, each program timed by the kernel (BPF_ENABLE_STATS), medians over rounds.
 echo
 echo "per-packet program time on real sockets, ns (BPF_ENABLE_STATS; 1,000 rules; medians of 15 rounds)"
 "$TOOLS/progtime" --sockets "$TOOLS/floor.bpf.o" 50000 15 >"$TMP/sockets"
-printf '%-14s %9s %9s\n' path ns "x floor"
-awk '$1 == "sockets" { printf "%-14s %9.1f %9.3f\n", $2, $3, $4 }' "$TMP/sockets"
+printf '%-16s %9s %9s\n' path ns "x floor"
+awk '$1 == "sockets" { printf "%-16s %9.1f %9.3f\n", $2, $3, $4 }' "$TMP/sockets"
 echo "(floor: one LPM lookup; weir-tracked: a sendto() socket's established flow, conntrack hit;"
-echo " weir-cached: a connected socket, its verdict kept in socket storage)"
+echo " weir-cached: a connected socket, its verdict kept in socket storage; -in: the same sockets"
+echo " receiving from their peer, against floor-in, the floor's lookup of the source)"
 
 # ---- container start with 1, 100 and 1,000 endpoints attached -------------------------------
 # Endpoints with 10 rules, registered by weir-hook as for a container: a process is moved into

@@ -4,6 +4,9 @@
  * longest-prefix lookup of the destination per packet and nothing else (no endpoint, no
  * counters, no connection tracking, no ports). A prefix in floor_trie passes, anything else is
  * dropped. Loaded and filled by tests/bench/floor.c; not part of weir.
+ *
+ * floor_ingress is the same for a cgroup's ingress (tests/bench/progtime.c --sockets): one
+ * lookup of the source address in the same trie.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -43,6 +46,26 @@ int floor_egress(struct __sk_buff *skb)
 		if (bpf_skb_load_bytes(skb, 0, &copy, sizeof(copy)))
 			return 0;
 		key.addr = copy.daddr;
+	}
+	return bpf_map_lookup_elem(&floor_trie, &key) ? 1 : 0;
+}
+
+SEC("cgroup_skb/ingress")
+int floor_ingress(struct __sk_buff *skb)
+{
+	struct floor_key key = {.prefixlen = 32};
+	struct iphdr *ip = (void *)(long)skb->data;
+
+	if (skb->protocol != bpf_htons(ETH_P_IP))
+		return 1;
+	if ((void *)(ip + 1) <= (void *)(long)skb->data_end) {
+		key.addr = ip->saddr;
+	} else {
+		struct iphdr copy;
+
+		if (bpf_skb_load_bytes(skb, 0, &copy, sizeof(copy)))
+			return 0;
+		key.addr = copy.saddr;
 	}
 	return bpf_map_lookup_elem(&floor_trie, &key) ? 1 : 0;
 }

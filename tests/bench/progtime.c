@@ -1,35 +1,51 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * progtime: the datapath's own time per packet, measured by the kernel with
- * BPF_PROG_TEST_RUN (repeat N, the kernel's average), on the real cgroup_skb programs loaded
- * privately (no pins), for the paths a packet can take: an endpoint without policy, a tracked
- * flow of an endpoint with 1,000 rules, and a packet the LPM lookup denies.
+ * BPF_PROG_TEST_RUN (repeat N, the kernel's average), on the real programs loaded privately
+ * (no pins), for the paths a packet can take: an endpoint without policy, a tracked flow of an
+ * endpoint with 1,000 rules, and a packet the LPM lookup denies. Every endpoint gets its own
+ * conntrack map, as an attach does.
  * Not a test: it prints numbers. Build and run: tests/bench/progtime.sh
  *
  * progtime --table FLOOR_OBJECT REPEAT RULES...: for tests/bench/datapath-bench.sh, one line
  * "weir RULES MONITOR PATH NS" per path, monitor mode (off, counters, flows) and rule count
  * (RULES non-matching /24s with tcp/443, then 10.125.0.0/24 with tcp/5201 and tcp/11111), and
- * "floor RULES floor NS" for the floor program (tests/bench/floor.bpf.c) over the same
- * prefixes.
+ * "floor RULES floor lpm NS" for the floor program (tests/bench/floor.bpf.c) over the same
+ * prefixes. The cgroup_skb programs (an endpoint with those rules as its egress policy):
+ * egress-tracked (a tracked flow, conntrack hit), ingress-reply (its reply), egress-new-lpm (a
+ * new flow to the server's /24, refused by port: the LPM decides every packet) and
+ * egress-new-miss (no prefix matches). The interface program weir_iface_egress (the host side
+ * of the container's veth; an endpoint with the rules both ways, the interface its own):
+ * iface-reply (the reply of the container's tracked flow, going into the container) and
+ * iface-new-lpm (a new connection into the container, allowed by the ingress policy's LPM;
+ * the interface tracks nothing, so every packet is decided anew). Each verdict is checked
+ * before its time is printed.
  *
  * progtime --sockets FLOOR_OBJECT PACKETS ROUNDS: the per-socket verdicts (a socket's later
  * packets skip the cgroup, conntrack and policy lookups) need real sockets: BPF_PROG_TEST_RUN
  * gives every run a dummy socket of its own, which never has a verdict. So this mode runs the
  * programs on real packets and lets the kernel time them (BPF_ENABLE_STATS: run_time_ns and
  * run_cnt of each program): in a network namespace of its own, from a cgroup of its own with
- * the programs attached, datagrams out of a TUN device, 1,000 rules. Each round measures, in
- * rotating order, the floor program, weir on a tracked flow of an unconnected socket
- * (sendto(): conntrack hit) and weir on a connected socket (its cached verdict); it prints
- * "sockets PATH NS RATIO" with the medians of the per-round figures and of their ratios
- * against the floor of the same round. bpf_stats adds its own clock reads to every program
- * alike.
+ * the programs attached, 1,000 rules each way. Outbound, datagrams out of a TUN device;
+ * inbound, datagrams written into it from the peer (10.99.0.2:5201) and received by the local
+ * sockets, whose own ports the ingress policy does not open: they pass only as replies, and
+ * every one must reach recv() (a dropped one is an error, never a time). Each round measures,
+ * in rotating order, the floor program (tests/bench/floor.bpf.c: floor_egress looks up the
+ * destination, floor_ingress the source), weir on a tracked flow of an unconnected socket
+ * (sendto(), and what it receives: conntrack hit) and weir on a connected socket (its cached
+ * verdict), each way; it prints "sockets PATH NS RATIO" with the medians of the per-round
+ * figures and of their ratios against the floor of the same round and direction: floor,
+ * weir-tracked, weir-cached against floor; floor-in, weir-tracked-in, weir-cached-in against
+ * floor-in. bpf_stats adds its own clock reads to every program alike.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <errno.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -44,6 +60,7 @@
 #include "floor.h"
 #include "cgroup.h"
 #include "config.h"
+#include "ctx.h"
 #include "policy.h"
 #include "weir.skel.h"
 
@@ -96,34 +113,55 @@ static double run(struct bpf_program *prog, const struct pkt *p, bool ingress, i
 	return (double)o.duration; /* the kernel's average ns per run */
 }
 
-static void endpoint_flags(uint32_t ep, const char *egress, uint32_t mon)
+/*
+ * Endpoint ep: active, monitor flags mon, the egress and ingress rules given (NULL: none), a
+ * fresh conntrack map as an attach makes (without one nothing is ever tracked).
+ */
+static void endpoint_flags(uint32_t ep, const char *egress, const char *ingress, uint32_t mon)
 {
 	struct weir_config cfg;
-	struct weir_kv kv = {"egress.weir.io", egress};
+	struct weir_kv kv[2];
 	struct weir_spec spec;
 	struct weir_compiled comp;
 	struct weir_error err = {};
 	struct weir_endpoint epv = {.flags = WEIR_EP_ACTIVE | mon, .gen = 1};
-	int ncpu = libbpf_num_possible_cpus();
+	int ncpu = libbpf_num_possible_cpus(), ct = bpf_map__fd(skel->maps.weir_ct);
 	void *zero = calloc((size_t)ncpu, sizeof(struct weir_counters));
+	size_t nkv = 0;
 
 	weir_config_defaults(&cfg);
 	cfg.limits.max_value_bytes = 1 << 20;
 	cfg.limits.max_rules = 1 << 16;
-	if (egress) {
-		if (weir_spec_parse(&cfg, &kv, 1, &spec, &err) ||
+	if (egress)
+		kv[nkv++] = (struct weir_kv){"egress.weir.io", egress};
+	if (ingress)
+		kv[nkv++] = (struct weir_kv){"ingress.weir.io", ingress};
+	if (nkv) {
+		if (weir_spec_parse(&cfg, kv, nkv, &spec, &err) ||
 		    weir_policy_compile(&spec.policy, &comp, &err)) {
 			fprintf(stderr, "%s\n", err.msg);
 			exit(1);
 		}
 		for (size_t i = 0; i < comp.n; i++) {
 			comp.entries[i].key.ep_id = ep;
-			bpf_map_update_elem(bpf_map__fd(skel->maps.weir_policy),
-					    &comp.entries[i].key, &comp.entries[i].val, BPF_ANY);
+			if (bpf_map_update_elem(bpf_map__fd(skel->maps.weir_policy),
+						&comp.entries[i].key, &comp.entries[i].val,
+						BPF_ANY)) {
+				perror("weir_policy");
+				exit(1);
+			}
 		}
-		epv.flags |= WEIR_EP_POLICY_EGRESS;
+		if (spec.policy.dir[WEIR_EGRESS].present)
+			epv.flags |= WEIR_EP_POLICY_EGRESS;
+		if (spec.policy.dir[WEIR_INGRESS].present)
+			epv.flags |= WEIR_EP_POLICY_INGRESS;
 		weir_compiled_free(&comp);
 		weir_spec_free(&spec);
+	}
+	weir_ct_remove(ct, NULL, ep);
+	if (weir_ct_create(ct, NULL, ep, WEIR_CT_DEFAULT_ENTRIES, &err)) {
+		fprintf(stderr, "%s\n", err.msg);
+		exit(1);
 	}
 	bpf_map_update_elem(bpf_map__fd(skel->maps.weir_endpoints), &ep, &epv, BPF_ANY);
 	bpf_map_update_elem(bpf_map__fd(skel->maps.weir_counters), &ep, zero, BPF_ANY);
@@ -132,7 +170,19 @@ static void endpoint_flags(uint32_t ep, const char *egress, uint32_t mon)
 
 static void endpoint(const char *egress)
 {
-	endpoint_flags(EP, egress, WEIR_EP_MON_TCP);
+	endpoint_flags(EP, egress, NULL, WEIR_EP_MON_TCP);
+}
+
+/* Has endpoint ep's conntrack map an entry? (Its map is fresh: any entry is the flow.) */
+static bool tracked_any(uint32_t ep)
+{
+	struct weir_ct_key k;
+	int fd = weir_ct_open(bpf_map__fd(skel->maps.weir_ct), NULL, ep);
+	bool any = fd >= 0 && !bpf_map_get_next_key(fd, NULL, &k);
+
+	if (fd >= 0)
+		close(fd);
+	return any;
 }
 
 /* The rules of datapath-bench.sh: N non-matching /24s, then the server's; their prefixes to
@@ -152,6 +202,37 @@ static char *bench_rules(int n, FILE *cidrs)
 	return r;
 }
 
+/* WEIR_TC_NEXT of bpf/weir.bpf.c: weir_iface_egress lets the packet through */
+#define TC_NEXT (-1)
+
+/* One timed path: the kernel's ns per run, after checking the verdict is the path's own. */
+static double timed(struct bpf_program *prog, const struct pkt *p, bool ingress, int repeat,
+		    int want, int n, const char *mon, const char *path)
+{
+	int ret;
+	double ns = run(prog, p, ingress, repeat, &ret);
+
+	if (ret != want) {
+		fprintf(stderr, "progtime: %d rules, %s, %s: verdict %d, expected %d\n", n, mon,
+			path, ret, want);
+		exit(1);
+	}
+	printf("weir %d %s %s %.1f\n", n, mon, path, ns);
+	return ns;
+}
+
+/* The interface ifindex serves endpoint ep alone (weir_ifaces, as libweir registers it). */
+static void iface_of(uint32_t ep)
+{
+	struct weir_iface v = {.n = 1, .ep = {ep}};
+	uint32_t key = (uint32_t)ifindex;
+
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.weir_ifaces), &key, &v, BPF_ANY)) {
+		perror("weir_ifaces");
+		exit(1);
+	}
+}
+
 static int table(const char *floor_obj, int repeat, int argc, char **argv, uint64_t cgid)
 {
 	static const struct {
@@ -164,6 +245,8 @@ static int table(const char *floor_obj, int repeat, int argc, char **argv, uint6
 	struct pkt reply = tcp4("10.125.0.2", "10.125.0.1", 5201, 40000);
 	struct pkt port = tcp4("10.125.0.1", "10.125.0.2", 40001, 80);
 	struct pkt miss = tcp4("10.125.0.1", "10.250.0.9", 40002, 5201);
+	/* into the container (10.125.0.1): a new connection to its port 5201 */
+	struct pkt inbound = tcp4("10.125.0.2", "10.125.0.1", 50000, 5201);
 	int cgfd = bpf_map__fd(skel->maps.weir_cgroups), ret;
 	uint32_t ep = EP;
 
@@ -182,19 +265,46 @@ static int table(const char *floor_obj, int repeat, int argc, char **argv, uint6
 		rules = bench_rules(n, cidrs);
 		fclose(cidrs);
 		for (size_t m = 0; m < sizeof(mons) / sizeof(mons[0]); m++) {
+			const char *mon = mons[m].name;
+
 			ep++;
-			endpoint_flags(ep, rules, mons[m].flags);
+			endpoint_flags(ep, rules, NULL, mons[m].flags);
 			bpf_map_update_elem(cgfd, &cgid, &ep, BPF_ANY);
 			run(skel->progs.weir_egress, &flow, false, 1, &ret); /* opens the flow */
-			printf("weir %d %s egress-tracked %.1f\n", n, mons[m].name,
-			       run(skel->progs.weir_egress, &flow, false, repeat, &ret));
-			printf("weir %d %s ingress-reply %.1f\n", n, mons[m].name,
-			       run(skel->progs.weir_ingress, &reply, true, repeat, &ret));
+			if (ret != 1 || !tracked_any(ep)) {
+				fprintf(stderr, "progtime: the server's flow was not tracked\n");
+				return 1;
+			}
+			timed(skel->progs.weir_egress, &flow, false, repeat, 1, n, mon,
+			      "egress-tracked");
+			timed(skel->progs.weir_ingress, &reply, true, repeat, 1, n, mon,
+			      "ingress-reply");
 			/* new flows, none of which is ever tracked: the LPM decides every time */
-			printf("weir %d %s egress-new-lpm %.1f\n", n, mons[m].name,
-			       run(skel->progs.weir_egress, &port, false, repeat, &ret));
-			printf("weir %d %s egress-new-miss %.1f\n", n, mons[m].name,
-			       run(skel->progs.weir_egress, &miss, false, repeat, &ret));
+			timed(skel->progs.weir_egress, &port, false, repeat, 0, n, mon,
+			      "egress-new-lpm");
+			timed(skel->progs.weir_egress, &miss, false, repeat, 0, n, mon,
+			      "egress-new-miss");
+
+			/*
+			 * The interface program, on the host side of the container's veth: an
+			 * endpoint with the same rules both ways, the interface its own. The reply
+			 * of its egress flow passes as tracked; a new connection into it is decided
+			 * by the ingress policy's LPM (allowed, never tracked here: the cgroup
+			 * program of the receiving socket tracks it).
+			 */
+			ep++;
+			endpoint_flags(ep, rules, rules, mons[m].flags);
+			bpf_map_update_elem(cgfd, &cgid, &ep, BPF_ANY);
+			iface_of(ep);
+			run(skel->progs.weir_egress, &flow, false, 1, &ret);
+			if (ret != 1 || !tracked_any(ep)) {
+				fprintf(stderr, "progtime: the server's flow was not tracked\n");
+				return 1;
+			}
+			timed(skel->progs.weir_iface_egress, &reply, false, repeat, TC_NEXT, n, mon,
+			      "iface-reply");
+			timed(skel->progs.weir_iface_egress, &inbound, false, repeat, TC_NEXT, n,
+			      mon, "iface-new-lpm");
 		}
 		fobj = floor_load(floor_obj, path, &fprog, &nf);
 		unlink(path);
@@ -213,7 +323,8 @@ static int table(const char *floor_obj, int repeat, int argc, char **argv, uint6
 
 #define SK_EP	  7
 #define SK_PORT	  5201
-#define SK_PATHS  3
+#define SK_PATHS  6 /* floor, weir-tracked, weir-cached; then the same inbound */
+#define SK_IN	  3
 #define SK_ROUNDS 64
 
 /* tun device wpt0, 10.99.0.1/24, up: the route to 10.99.0.2 leaves through it */
@@ -255,17 +366,21 @@ static void prog_stats(int fd, uint64_t *ns, uint64_t *cnt)
 	*cnt = info.run_cnt;
 }
 
-/* n datagrams through prog attached to cg's egress; the kernel's ns per run of prog */
+/*
+ * n datagrams through prog attached to cg's egress; the kernel's ns per run of prog, -1 with
+ * a message (and prog detached) when one could not be sent
+ */
 static double sk_measure(int prog, int cg, int tun, int sock, bool connected, long n)
 {
 	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(SK_PORT)};
 	uint64_t ns0, c0, ns1, c1;
 	char buf[2048] = {0};
+	long i;
 
 	inet_pton(AF_INET, "10.99.0.2", &to.sin_addr);
 	if (bpf_prog_attach(prog, cg, BPF_CGROUP_INET_EGRESS, BPF_F_ALLOW_MULTI)) {
 		perror("attach");
-		exit(1);
+		return -1;
 	}
 	/* the first packet opens the flow (and leaves the socket's verdict): not timed */
 	if (connected)
@@ -273,14 +388,14 @@ static double sk_measure(int prog, int cg, int tun, int sock, bool connected, lo
 	else
 		sendto(sock, buf, 64, 0, (struct sockaddr *)&to, sizeof(to));
 	prog_stats(prog, &ns0, &c0);
-	for (long i = 0; i < n; i++) {
+	for (i = 0; i < n; i++) {
 		ssize_t r = connected
 				    ? send(sock, buf, 64, 0)
 				    : sendto(sock, buf, 64, 0, (struct sockaddr *)&to, sizeof(to));
 
 		if (r != 64) {
 			perror("send");
-			exit(1);
+			break;
 		}
 		if (!(i & 31))
 			while (read(tun, buf, sizeof(buf)) > 0)
@@ -290,10 +405,99 @@ static double sk_measure(int prog, int cg, int tun, int sock, bool connected, lo
 	bpf_prog_detach2(prog, cg, BPF_CGROUP_INET_EGRESS);
 	while (read(tun, buf, sizeof(buf)) > 0)
 		;
+	if (i < n)
+		return -1;
 	if (c1 - c0 < (uint64_t)n) {
 		fprintf(stderr, "progtime: %llu runs for %ld packets\n",
 			(unsigned long long)(c1 - c0), n);
-		exit(1);
+		return -1;
+	}
+	return (double)(ns1 - ns0) / (double)(c1 - c0);
+}
+
+/* A datagram from the peer (10.99.0.2:SK_PORT) to local port lport, as the tun device gets it. */
+static size_t udp4_in(uint8_t *b, uint16_t lport)
+{
+	uint32_t sum = 0;
+
+	memset(b, 0, 20 + 8 + 64);
+	b[0] = 0x45;
+	b[3] = 20 + 8 + 64;
+	b[8] = 64;
+	b[9] = IPPROTO_UDP;
+	inet_pton(AF_INET, "10.99.0.2", b + 12);
+	inet_pton(AF_INET, "10.99.0.1", b + 16);
+	for (int i = 0; i < 20; i += 2)
+		sum += (uint32_t)(b[i] << 8 | b[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	b[10] = (uint8_t)(~sum >> 8);
+	b[11] = (uint8_t)~sum;
+	b[20] = SK_PORT >> 8;
+	b[21] = SK_PORT & 0xff;
+	b[22] = (uint8_t)(lport >> 8);
+	b[23] = (uint8_t)lport;
+	b[25] = 8 + 64; /* UDP checksum 0: none, which IPv4 allows */
+	return 20 + 8 + 64;
+}
+
+/*
+ * k datagrams into the tun device, each received by sock: 0, or -1 with a message when one
+ * never arrived (dropped)
+ */
+static int sk_inject(int tun, int sock, const uint8_t *d, size_t len, long k, const char *path)
+{
+	char buf[2048];
+
+	for (long i = 0; i < k; i++)
+		if (write(tun, d, len) != (ssize_t)len) {
+			perror("tun write");
+			return -1;
+		}
+	for (long i = 0; i < k; i++)
+		if (recv(sock, buf, sizeof(buf), 0) != 64) {
+			fprintf(stderr,
+				"progtime: %s: %ld of %ld datagrams never reached the socket\n",
+				path, k - i, k);
+			return -1;
+		}
+	return 0;
+}
+
+/*
+ * n datagrams into sock through prog attached to cg's ingress; the kernel's ns per run of
+ * prog, -1 with a message (and prog detached) when one went missing
+ */
+static double sk_measure_in(int prog, int cg, int tun, int sock, long n, const char *path)
+{
+	struct sockaddr_in me;
+	socklen_t len = sizeof(me);
+	uint64_t ns0, c0, ns1, c1;
+	uint8_t d[128];
+	size_t dlen;
+	int r;
+
+	if (getsockname(sock, (struct sockaddr *)&me, &len) || !me.sin_port) {
+		fprintf(stderr, "progtime: %s: the socket has no port\n", path);
+		return -1;
+	}
+	dlen = udp4_in(d, ntohs(me.sin_port));
+	if (bpf_prog_attach(prog, cg, BPF_CGROUP_INET_INGRESS, BPF_F_ALLOW_MULTI)) {
+		perror("attach");
+		return -1;
+	}
+	r = sk_inject(tun, sock, d, dlen, 1, path); /* not timed */
+	prog_stats(prog, &ns0, &c0);
+	for (long i = 0; i < n && !r; i += 32)
+		r = sk_inject(tun, sock, d, dlen, n - i < 32 ? n - i : 32, path);
+	prog_stats(prog, &ns1, &c1);
+	bpf_prog_detach2(prog, cg, BPF_CGROUP_INET_INGRESS);
+	if (r)
+		return -1;
+	if (c1 - c0 < (uint64_t)n) {
+		fprintf(stderr, "progtime: %s: %llu runs for %ld packets\n", path,
+			(unsigned long long)(c1 - c0), n);
+		return -1;
 	}
 	return (double)(ns1 - ns0) / (double)(c1 - c0);
 }
@@ -313,13 +517,17 @@ static double median(double *v, int n)
 
 static int sockets(const char *floor_obj, long packets, int rounds, const char *own_cg)
 {
-	static const char *const names[SK_PATHS] = {"floor", "weir-tracked", "weir-cached"};
-	char cidrs[] = "/tmp/weir-progtime.XXXXXX", cg[4200], procs[4300], pid[32];
+	/* egress paths, then ingress (SK_IN on): each against the floor of its direction */
+	static const char *const names[SK_PATHS] = {"floor",	       "weir-tracked",
+						    "weir-cached",     "floor-in",
+						    "weir-tracked-in", "weir-cached-in"};
+	char cidrs[] = "/tmp/weir-progtime.XXXXXX", cg[4200], procs[4300], pid[32], buf[128] = {0};
 	double ns[SK_PATHS][SK_ROUNDS], ratio[SK_PATHS][SK_ROUNDS];
 	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(SK_PORT)};
-	int fd = mkstemp(cidrs), cgfd, tun, ct, us, cs, progs[SK_PATHS], rc = 1;
+	struct timeval wait = {.tv_sec = 2};
+	int fd = mkstemp(cidrs), cgfd, tun, us, cs, progs[SK_PATHS], rc = 1;
 	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-	struct bpf_program *fprog;
+	struct bpf_program *fprog, *fprog_in;
 	struct bpf_object *fobj;
 	uint32_t ep = SK_EP;
 	char *rules = malloc(40 * 1000 + 64);
@@ -342,9 +550,14 @@ static int sockets(const char *floor_obj, long packets, int rounds, const char *
 	unlink(cidrs);
 	if (!fobj)
 		return 1;
+	fprog_in = bpf_object__find_program_by_name(fobj, "floor_ingress");
+	if (!fprog_in) {
+		fprintf(stderr, "progtime: %s has no floor_ingress\n", floor_obj);
+		goto out_obj;
+	}
 	if (unshare(CLONE_NEWNET) || (tun = tun_up()) < 0) {
 		perror("network namespace with a tun device");
-		return 1;
+		goto out_obj;
 	}
 	/* a cgroup of its own, below this process's, with this process in it */
 	snprintf(cg, sizeof(cg), "%s/weir-progtime-%d", own_cg, (int)getpid());
@@ -352,7 +565,7 @@ static int sockets(const char *floor_obj, long packets, int rounds, const char *
 	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	if (mkdir(cg, 0755) || weir_cgroup_id(cg, &cgid)) {
 		perror(cg);
-		return 1;
+		goto out_obj;
 	}
 	fd = open(procs, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || write(fd, pid, strlen(pid)) < 0) {
@@ -362,21 +575,38 @@ static int sockets(const char *floor_obj, long packets, int rounds, const char *
 	close(fd);
 	cgfd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	endpoint_flags(ep, rules, 0);
+	/*
+	 * The same rules both ways. Inbound, udp/5201 is the local port: the datagrams to the
+	 * sockets' own (ephemeral) ports pass only as replies of their tracked flows, or by the
+	 * connected socket's cached verdict; a dropped one never reaches recv().
+	 */
+	endpoint_flags(ep, rules, rules, 0);
 	bpf_map_update_elem(bpf_map__fd(skel->maps.weir_cgroups), &cgid, &ep, BPF_ANY);
-	ct = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, "weir_ct_pt", sizeof(struct weir_ct_key),
-			    sizeof(struct weir_ct_val), WEIR_CT_DEFAULT_ENTRIES, NULL);
-	if (ct < 0 || bpf_map_update_elem(bpf_map__fd(skel->maps.weir_ct), &ep, &ct, BPF_ANY)) {
-		perror("conntrack map");
-		goto out;
-	}
 	inet_pton(AF_INET, "10.99.0.2", &to.sin_addr);
 	us = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	cs = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (us < 0 || cs < 0 || connect(cs, (struct sockaddr *)&to, sizeof(to))) {
+	if (us < 0 || cs < 0 || connect(cs, (struct sockaddr *)&to, sizeof(to)) ||
+	    setsockopt(us, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait)) ||
+	    setsockopt(cs, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait))) {
 		perror("sockets");
 		goto out;
 	}
+	/* both flows opened through weir before any round (the ingress paths need them) */
+	if (bpf_prog_attach(bpf_program__fd(skel->progs.weir_egress), cgfd, BPF_CGROUP_INET_EGRESS,
+			    BPF_F_ALLOW_MULTI)) {
+		perror("attach");
+		goto out;
+	}
+	rc = sendto(us, buf, 64, 0, (struct sockaddr *)&to, sizeof(to)) != 64 ||
+	     send(cs, buf, 64, 0) != 64;
+	bpf_prog_detach2(bpf_program__fd(skel->progs.weir_egress), cgfd, BPF_CGROUP_INET_EGRESS);
+	if (rc) {
+		perror("send");
+		goto out;
+	}
+	rc = 1;
+	while (read(tun, buf, sizeof(buf)) > 0)
+		;
 	stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	if (stats < 0) {
 		perror("BPF_ENABLE_STATS");
@@ -384,15 +614,23 @@ static int sockets(const char *floor_obj, long packets, int rounds, const char *
 	}
 	progs[0] = bpf_program__fd(fprog);
 	progs[1] = progs[2] = bpf_program__fd(skel->progs.weir_egress);
+	progs[SK_IN] = bpf_program__fd(fprog_in);
+	progs[SK_IN + 1] = progs[SK_IN + 2] = bpf_program__fd(skel->progs.weir_ingress);
 	for (int r = 0; r < rounds; r++) {
 		for (int k = 0; k < SK_PATHS; k++) {
-			int p = (r + k) % SK_PATHS;
+			int p = (r + k) % SK_PATHS, s = p % SK_IN == 2 ? cs : us;
 
-			ns[p][r] =
-				sk_measure(progs[p], cgfd, tun, p == 2 ? cs : us, p == 2, packets);
+			if (p < SK_IN)
+				ns[p][r] = sk_measure(progs[p], cgfd, tun, s, p == 2, packets);
+			else
+				ns[p][r] = sk_measure_in(progs[p], cgfd, tun, s, packets, names[p]);
+			if (ns[p][r] < 0) {
+				close(stats);
+				goto out;
+			}
 		}
 		for (int p = 0; p < SK_PATHS; p++)
-			ratio[p][r] = ns[p][r] / ns[0][r];
+			ratio[p][r] = ns[p][r] / ns[p < SK_IN ? 0 : SK_IN][r];
 	}
 	close(stats);
 	for (int p = 0; p < SK_PATHS; p++)
@@ -408,6 +646,7 @@ out:
 		close(fd);
 out_rmdir:
 	rmdir(cg);
+out_obj:
 	bpf_object__close(fobj);
 	free(rules);
 	return rc;
