@@ -29,43 +29,35 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } floor_trie SEC(".maps");
 
-SEC("cgroup_skb/egress")
-int floor_egress(struct __sk_buff *skb)
+/*
+ * One LPM lookup of the destination (src 0) or the source address, from the header in place as
+ * weir reads it, else copied out.
+ */
+static __always_inline int floor_lookup(struct __sk_buff *skb, int src)
 {
 	struct floor_key key = {.prefixlen = 32};
 	struct iphdr *ip = (void *)(long)skb->data;
+	struct iphdr copy;
 
 	if (skb->protocol != bpf_htons(ETH_P_IP))
 		return 1;
-	/* the header in place, as weir reads it; else copied out */
-	if ((void *)(ip + 1) <= (void *)(long)skb->data_end) {
-		key.addr = ip->daddr;
-	} else {
-		struct iphdr copy;
-
+	if ((void *)(ip + 1) > (void *)(long)skb->data_end) {
 		if (bpf_skb_load_bytes(skb, 0, &copy, sizeof(copy)))
 			return 0;
-		key.addr = copy.daddr;
+		ip = &copy;
 	}
+	key.addr = src ? ip->saddr : ip->daddr;
 	return bpf_map_lookup_elem(&floor_trie, &key) ? 1 : 0;
+}
+
+SEC("cgroup_skb/egress")
+int floor_egress(struct __sk_buff *skb)
+{
+	return floor_lookup(skb, 0);
 }
 
 SEC("cgroup_skb/ingress")
 int floor_ingress(struct __sk_buff *skb)
 {
-	struct floor_key key = {.prefixlen = 32};
-	struct iphdr *ip = (void *)(long)skb->data;
-
-	if (skb->protocol != bpf_htons(ETH_P_IP))
-		return 1;
-	if ((void *)(ip + 1) <= (void *)(long)skb->data_end) {
-		key.addr = ip->saddr;
-	} else {
-		struct iphdr copy;
-
-		if (bpf_skb_load_bytes(skb, 0, &copy, sizeof(copy)))
-			return 0;
-		key.addr = copy.saddr;
-	}
-	return bpf_map_lookup_elem(&floor_trie, &key) ? 1 : 0;
+	return floor_lookup(skb, 1);
 }
