@@ -46,7 +46,9 @@ PEER_PID=$("$PODMAN" inspect -f '{{.State.Pid}}' "$(podman_name peer)")
 peer_net() { nsenter --net="/proc/$PEER_PID/ns/net" "$@"; }
 iperf_listening() { peer_net ss -Htln "sport = :$1" | grep -q .; }
 for port in 5201 5202 5203; do
-	peer_net iperf3 -s -p "$port" >"$E2E_TMP/iperf-$port.log" 2>&1 &
+	# a simple command, not peer_net: $! is then iperf3's own pid (nsenter execs it), not a
+	# subshell's whose death would leave the server running
+	nsenter --net="/proc/$PEER_PID/ns/net" iperf3 -s -p "$port" >"$E2E_TMP/iperf-$port.log" 2>&1 &
 	on_exit kill_wait "$!"
 	retry 5 iperf_listening "$port" || bail_out "iperf3 server on port $port did not start"
 done

@@ -76,7 +76,9 @@ wait_for() { # SECONDS CMD...
 	done
 }
 for port in 5201 5202 5203; do
-	peer_net iperf3 -s -p "$port" >"$WORK/iperf-$port.log" 2>&1 &
+	# a simple command, not peer_net: $! is then iperf3's own pid (nsenter execs it), not a
+	# subshell's whose death would leave the server running
+	nsenter --net="/proc/$PEER_PID/ns/net" iperf3 -s -p "$port" >"$WORK/iperf-$port.log" 2>&1 &
 	SERVERS+=($!)
 	wait_for 5 iperf_listening "$port" || bail "iperf3 server on port $port did not start"
 done
