@@ -367,26 +367,36 @@ chmod +x "$ir/init"
 # --- boot ------------------------------------------------------------------------------------
 results=$tmp/results
 clog=${console:-$tmp/console}
-: >"$results"
-: >"$clog"
-echo "run-kernel.sh: booting $pkg ($release) under qemu tcg" >&2
-qemu-system-x86_64 -accel tcg -m 1G -smp 2 -display none -nodefaults -no-user-config -no-reboot \
-	-cpu max -kernel "$kdir/vmlinuz" -initrd "$tmp/initrd" \
-	-append "console=ttyS0 panic=-1 quiet $append" \
-	-serial "file:$clog" -serial "file:$results" -monitor none -nic none \
-	</dev/null >"$tmp/qemu.out" 2>&1 &
-qpid=$!
-deadline=$((SECONDS + timeout))
-while kill -0 "$qpid" 2>/dev/null; do
-	if [ $SECONDS -ge $deadline ]; then
-		echo "run-kernel.sh: $pkg: guest still running after ${timeout}s: killing qemu" >&2
-		stop_qemu
-		break
-	fi
-	sleep 0.5 # a poll: the guest powers off when its tests are done
-done
-wait "$qpid" 2>/dev/null || true
-qpid=
+boot() {
+	: >"$results"
+	: >"$clog"
+	echo "run-kernel.sh: booting $pkg ($release) under qemu tcg" >&2
+	qemu-system-x86_64 -accel tcg -m 1G -smp 2 -display none -nodefaults -no-user-config -no-reboot \
+		-cpu max -kernel "$kdir/vmlinuz" -initrd "$tmp/initrd" \
+		-append "console=ttyS0 panic=-1 quiet $append" \
+		-serial "file:$clog" -serial "file:$results" -monitor none -nic none \
+		</dev/null >"$tmp/qemu.out" 2>&1 &
+	qpid=$!
+	deadline=$((SECONDS + timeout))
+	while kill -0 "$qpid" 2>/dev/null; do
+		if [ $SECONDS -ge $deadline ]; then
+			echo "run-kernel.sh: $pkg: guest still running after ${timeout}s: killing qemu" >&2
+			stop_qemu
+			break
+		fi
+		sleep 0.5 # a poll: the guest powers off when its tests are done
+	done
+	wait "$qpid" 2>/dev/null || true
+	qpid=
+}
+boot
+# A kernel that panics before weir's /init has said a word (seen once: 6.12 in the timer code
+# while setting up ARP, under TCG) ran none of weir's code: boot it once more, and say so.
+if [ ! -s "$results" ] && grep -q 'Kernel panic' "$clog"; then
+	echo "run-kernel.sh: $pkg: the kernel panicked before weir's /init ran; booting it again:" >&2
+	tr -d '\r' <"$clog" | grep -m1 -A1 -E 'BUG|RIP:' | sed 's/^/  /' >&2
+	boot
+fi
 
 tr -d '\r' <"$results"
 rc=$(tr -d '\r' <"$results" | sed -n 's/^#@ WEIR-VM-DONE rc=\([0-9]*\)$/\1/p' | tail -n1)
