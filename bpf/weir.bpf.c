@@ -312,9 +312,6 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } weir_ifaces SEC(".maps");
 
-/* tcx verdicts; the same numbers as TC_ACT_UNSPEC and TC_ACT_SHOT for a cls_bpf filter */
-#define WEIR_TC_NEXT  (-1)
-#define WEIR_TC_DROP  2
 #define WEIR_ETH_HLEN 14
 
 /*

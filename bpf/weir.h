@@ -182,6 +182,13 @@ struct weir_ct_val {
 #define WEIR_IFACE_MAX_EPS 8
 #define WEIR_MAX_IFACES	   WEIR_MAX_ENDPOINTS
 
+/*
+ * weir_iface_egress's verdicts, tcx's numbers: the same as TC_ACT_UNSPEC and TC_ACT_SHOT for a
+ * cls_bpf filter (6.1's uapi headers have no TCX_*)
+ */
+#define WEIR_TC_NEXT (-1)
+#define WEIR_TC_DROP 2
+
 struct weir_iface {
 	__u32 n; /* endpoints in ep[0, n), in the order they were attached */
 	__u32 ep[WEIR_IFACE_MAX_EPS];

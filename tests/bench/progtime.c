@@ -202,9 +202,6 @@ static char *bench_rules(int n, FILE *cidrs)
 	return r;
 }
 
-/* WEIR_TC_NEXT of bpf/weir.bpf.c: weir_iface_egress lets the packet through */
-#define TC_NEXT (-1)
-
 /* One timed path: the kernel's ns per run, after checking the verdict is the path's own. */
 static double timed(struct bpf_program *prog, const struct pkt *p, bool ingress, int repeat,
 		    int want, int n, const char *mon, const char *path)
@@ -301,10 +298,10 @@ static int table(const char *floor_obj, int repeat, int argc, char **argv, uint6
 				fprintf(stderr, "progtime: the server's flow was not tracked\n");
 				return 1;
 			}
-			timed(skel->progs.weir_iface_egress, &reply, false, repeat, TC_NEXT, n, mon,
-			      "iface-reply");
-			timed(skel->progs.weir_iface_egress, &inbound, false, repeat, TC_NEXT, n,
-			      mon, "iface-new-lpm");
+			timed(skel->progs.weir_iface_egress, &reply, false, repeat, WEIR_TC_NEXT, n,
+			      mon, "iface-reply");
+			timed(skel->progs.weir_iface_egress, &inbound, false, repeat, WEIR_TC_NEXT,
+			      n, mon, "iface-new-lpm");
 		}
 		fobj = floor_load(floor_obj, path, &fprog, &nf);
 		unlink(path);

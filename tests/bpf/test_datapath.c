@@ -388,9 +388,7 @@ static void test_gso_counts_segments(void **state)
 
 /* ---- the container's interface (weir_iface_egress, tcx/clsact on the host-side veth) ---- */
 
-#define TC_NEXT (-1)
-#define TC_DROP 2
-#define EP2	8
+#define EP2 8
 
 static int iface(const struct pkt *p)
 {
@@ -441,20 +439,20 @@ static void test_iface_ingress(void **state)
 	setup_endpoint(NULL, "allow 10.4.0.0/16 icmp; allow 10.3.0.0/16 tcp/80", false);
 	ep2_set(true);
 	iface_set(0, 0, 0);
-	assert_int_equal(iface(&arp), TC_NEXT);	    /* not IP: nothing to judge */
-	assert_int_equal(iface(&echo_ok), TC_DROP); /* attached, not registered: fail closed */
+	assert_int_equal(iface(&arp), WEIR_TC_NEXT);	 /* not IP: nothing to judge */
+	assert_int_equal(iface(&echo_ok), WEIR_TC_DROP); /* attached, not registered: fail closed */
 
 	iface_set(1, EP, 0);
-	assert_int_equal(iface(&echo), TC_DROP);
-	assert_int_equal(iface(&echo6), TC_DROP);
-	assert_int_equal(iface(&syn_closed), TC_DROP);
-	assert_int_equal(iface(&echo_ok), TC_NEXT);
-	assert_int_equal(iface(&syn_ok), TC_NEXT);
-	assert_int_equal(iface(&unreach), TC_NEXT); /* ICMP errors: the kernel matches them */
-	assert_int_equal(iface(&ns6), TC_NEXT);	    /* neighbour discovery */
-	assert_int_equal(iface(&in_synack), TC_DROP);
-	assert_int_equal(egress(&out_syn), 1);	      /* the container opens the flow ... */
-	assert_int_equal(iface(&in_synack), TC_NEXT); /* ... and its reply passes */
+	assert_int_equal(iface(&echo), WEIR_TC_DROP);
+	assert_int_equal(iface(&echo6), WEIR_TC_DROP);
+	assert_int_equal(iface(&syn_closed), WEIR_TC_DROP);
+	assert_int_equal(iface(&echo_ok), WEIR_TC_NEXT);
+	assert_int_equal(iface(&syn_ok), WEIR_TC_NEXT);
+	assert_int_equal(iface(&unreach), WEIR_TC_NEXT); /* ICMP errors: the kernel matches them */
+	assert_int_equal(iface(&ns6), WEIR_TC_NEXT);	 /* neighbour discovery */
+	assert_int_equal(iface(&in_synack), WEIR_TC_DROP);
+	assert_int_equal(egress(&out_syn), 1);		   /* the container opens the flow ... */
+	assert_int_equal(iface(&in_synack), WEIR_TC_NEXT); /* ... and its reply passes */
 	c = counters();
 	/* only drops are counted here, each once, as IP lengths (no Ethernet header) */
 	assert_int_equal(c.dir[WEIR_INGRESS].policy_dropped.packets, 4);
@@ -465,23 +463,23 @@ static void test_iface_ingress(void **state)
 
 	/* a pod: a packet passes when any endpoint lets it in; drops count at the first */
 	iface_set(2, EP, EP2);
-	assert_int_equal(iface(&echo), TC_DROP);
+	assert_int_equal(iface(&echo), WEIR_TC_DROP);
 	ep2_set(false); /* EP2's ingress is open */
-	assert_int_equal(iface(&echo), TC_NEXT);
+	assert_int_equal(iface(&echo), WEIR_TC_NEXT);
 	ep2_set(true);
 	iface_set(2, EP2, EP);
-	assert_int_equal(iface(&echo_ok), TC_NEXT); /* EP allows it */
+	assert_int_equal(iface(&echo_ok), WEIR_TC_NEXT); /* EP allows it */
 	c = counters();
 	assert_int_equal(c.dir[WEIR_INGRESS].policy_dropped.packets, 5);
-	assert_int_equal(iface(&echo), TC_DROP); /* counted at EP2 now, the first */
+	assert_int_equal(iface(&echo), WEIR_TC_DROP); /* counted at EP2 now, the first */
 	c = counters();
 	assert_int_equal(c.dir[WEIR_INGRESS].policy_dropped.packets, 5);
 
 	/* audit mode never drops here */
 	setup_endpoint(NULL, "allow 10.4.0.0/16 icmp", true);
 	iface_set(1, EP, 0);
-	assert_int_equal(iface(&echo), TC_NEXT);
-	assert_int_equal(iface(&syn_closed), TC_NEXT);
+	assert_int_equal(iface(&echo), WEIR_TC_NEXT);
+	assert_int_equal(iface(&syn_closed), WEIR_TC_NEXT);
 	c = counters();
 	assert_int_equal(c.dir[WEIR_INGRESS].policy_dropped.packets, 0);
 	assert_int_equal(c.dir[WEIR_INGRESS].audit_denied.packets, 0); /* the cgroup's to count */
@@ -562,11 +560,11 @@ static void test_iface_shaping(void **state)
 	shape_iface_set(WEIR_EP_SHAPE_IFACE);
 	for (int i = 0; i < 12; i++) {
 		r = iface_out(&ect, &out);
-		if (r == TC_DROP) {
+		if (r == WEIR_TC_DROP) {
 			drop++;
 			continue;
 		}
-		assert_int_equal(r, TC_NEXT);
+		assert_int_equal(r, WEIR_TC_NEXT);
 		assert_int_equal(ip4_csum(out.buf + 14), 0);
 		if ((out.buf[15] & 3) == 3)
 			mark++;
@@ -590,7 +588,7 @@ static void test_iface_shaping(void **state)
 	/* not ECN-capable: passes unmarked, uncounted, where an ECT one would be marked */
 	shape_iface_set(WEIR_EP_SHAPE_IFACE);
 	for (int i = 0; i < 6; i++)
-		assert_int_equal(iface_out(&plain, &out), TC_NEXT);
+		assert_int_equal(iface_out(&plain, &out), WEIR_TC_NEXT);
 	assert_int_equal(out.buf[15] & 3, 0);
 	assert_int_equal(ip4_csum(out.buf + 14), 0);
 	assert_int_equal(counters().dir[WEIR_INGRESS].ce_marked, 5);
@@ -598,14 +596,14 @@ static void test_iface_shaping(void **state)
 	/* IPv6: the traffic class's ECN bits */
 	shape_iface_set(WEIR_EP_SHAPE_IFACE);
 	for (int i = 0; i < 6; i++)
-		assert_int_equal(iface_out(&ect6, &out), TC_NEXT);
+		assert_int_equal(iface_out(&ect6, &out), WEIR_TC_NEXT);
 	assert_int_equal(out.buf[15] & 0x30, 0x30);
 	assert_int_equal(counters().dir[WEIR_INGRESS].ce_marked, 7); /* the 5th and 6th */
 
 	/* without the bit the interface shapes nothing, the cgroup program does */
 	shape_iface_set(0);
 	for (int i = 0; i < 12; i++)
-		assert_int_equal(iface_out(&ect, &out), TC_NEXT);
+		assert_int_equal(iface_out(&ect, &out), WEIR_TC_NEXT);
 	for (int i = 0; i < 12; i++)
 		ingress(&ect);
 	assert_true(counters().dir[WEIR_INGRESS].shaped_dropped.packets > 3);
