@@ -107,7 +107,9 @@ struct weir_sk_pkt {
  * Does the slot answer for this packet? The packet's headers, read in place (IPv4 without
  * options, IPv6 without extension headers, TCP or UDP, in the linear part), carry the slot's
  * key: what weir_ct_key_of would make of them, compared without building it. Anything else
- * takes the full path, which parses every packet.
+ * takes the full path, which parses every packet. It reads the headers as weir_parse_direct
+ * does but copies nothing out: the fast path sits in the program's frame beside the full path's
+ * (the two must fit the verifier's 512-byte stack), and a struct weir_pkt there did not.
  */
 static __always_inline int weir_sk_verdict_match(struct __sk_buff *skb,
 						 const struct weir_sk_verdict *v, __u32 dir,
