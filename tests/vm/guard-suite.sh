@@ -164,16 +164,23 @@ not_hooked() { # not_hooked FUNCTION...
 
 # unhooked FUNCTION...: none is hooked once the kernel has freed the trampolines. It does after
 # the last reference to each link goes: the unpin drops it when the kernel frees the bpffs
-# inode, after an RCU grace period, which a TCG guest can stretch. A poll, up to 120 s; how long
-# it took is printed.
+# inode, after an RCU grace period, which a TCG guest can stretch. While the kernel takes a
+# trampoline apart, ftrace can list the function again for a moment (a temporary ops while a
+# direct call is modified), so one clean read is not the end: the poll waits, up to 120 s,
+# for ten clean reads in a row, then checks once more. How long it took is printed.
 unhooked() {
 	i=0
-	until not_hooked "$@" >/dev/null; do
+	clean=0
+	while [ "$clean" -lt 10 ] && [ "$i" -lt 1200 ]; do
+		if not_hooked "$@" >/dev/null; then
+			clean=$((clean + 1))
+		else
+			clean=0
+		fi
 		i=$((i + 1))
-		[ "$i" -lt 1200 ] || break
 		sleep 0.1
 	done
-	echo "polled $i times (0.1 s apart)"
+	echo "polled $i times (0.1 s apart), $clean clean in a row at the end"
 	not_hooked "$@"
 }
 
