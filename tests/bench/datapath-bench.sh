@@ -27,7 +27,8 @@
 #     programs and of its interface program (weir_iface_egress, the host side of the
 #     container's veth) on each path, for each rule count and monitor mode, and of the floor;
 #     then on real sockets (BPF_ENABLE_STATS, progtime --sockets), each way: a tracked flow
-#     and a connected socket's cached verdict, against the floor of the same direction;
+#     and a connected socket's cached verdict, against the floor of the same direction, and
+#     the bounds of any per-socket verdict (the socket-storage slot, a counter update);
 #   * container start cost: weir-hook createRuntime for a new container, less a no-op
 #     process, with 1, 100 and 1,000 endpoints already attached (10 rules each);
 #   * memory per endpoint: the pinned maps' sizes from their definitions and the memory the
@@ -260,7 +261,9 @@ printf '%-16s %9s %9s\n' path ns "x floor"
 awk '$1 == "sockets" { printf "%-16s %9.1f %9.3f\n", $2, $3, $4 }' "$TMP/sockets"
 echo "(floor: one LPM lookup; weir-tracked: a sendto() socket's established flow, conntrack hit;"
 echo " weir-cached: a connected socket, its verdict kept in socket storage; -in: the same sockets"
-echo " receiving from their peer, against floor-in, the floor's lookup of the source)"
+echo " receiving from their peer, against floor-in, the floor's lookup of the source;"
+echo " bound-*: the parts of any per-socket verdict alone, outbound: a program that only passes,"
+echo " one per-CPU counter update, the socket-storage slot, and slot plus counters together)"
 
 # ---- container start with 1, 100 and 1,000 endpoints attached -------------------------------
 # Endpoints with 10 rules, registered by weir-hook as for a container: a process is moved into
@@ -359,6 +362,8 @@ printf '  per-packet time, %s rules, tracked flow: %.1f ns, %.2fx the floor %.1f
 x=$(awk '$1 == "sockets" && $2 == "weir-cached" { print $4 }' "$TMP/sockets")
 printf '  per-packet time on real sockets, cached verdict: %.2fx the floor (target <= 1.25x): %s\n' \
 	"$x" "$(verdict "$x" 1.25)"
+b=$(awk '$1 == "sockets" && $2 == "bound-sk-counter" { print $4 }' "$TMP/sockets")
+printf '  (the least a per-socket verdict with counters touches, slot and counters alone: %.2fx)\n' "$b"
 x=$(echo "$l / $f" | bc -l)
 printf '  per-packet time, %s rules, new flow (LPM): %.1f ns, %.2fx the floor (target <= 1.25x): %s\n' \
 	"$t10k" "$l" "$x" "$(verdict "$x" 1.25)"

@@ -61,3 +61,81 @@ int floor_ingress(struct __sk_buff *skb)
 {
 	return floor_lookup(skb, 1);
 }
+
+/*
+ * The bounds of a per-socket verdict (progtime --sockets): what the least such design must
+ * touch, each part alone. bound_noop runs and passes (what running any program costs, with
+ * bpf_stats' clock reads); bound_counter adds one packet to per-CPU counters (an endpoint's,
+ * as weir's are); bound_sk finds the socket's slot in socket storage (made on the first
+ * packet); bound_sk_counter does both, the least a cached verdict with exact counters does.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} bound_slots SEC(".maps");
+
+struct bound_pb {
+	__u64 packets;
+	__u64 bytes;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct bound_pb);
+} bound_counters SEC(".maps");
+
+static __always_inline __u64 *bound_slot(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+	__u64 *v;
+
+	if (!sk)
+		return 0;
+	v = bpf_sk_storage_get(&bound_slots, sk, 0, 0);
+	if (v)
+		return v;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return 0;
+	return bpf_sk_storage_get(&bound_slots, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+}
+
+static __always_inline int bound_count(struct __sk_buff *skb)
+{
+	__u32 ep = 7;
+	struct bound_pb *c = bpf_map_lookup_elem(&bound_counters, &ep);
+
+	if (!c)
+		return 0;
+	c->packets++;
+	c->bytes += skb->len;
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int bound_noop(struct __sk_buff *skb)
+{
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int bound_counter(struct __sk_buff *skb)
+{
+	return bound_count(skb);
+}
+
+SEC("cgroup_skb/egress")
+int bound_sk(struct __sk_buff *skb)
+{
+	return bound_slot(skb) ? 1 : 0;
+}
+
+SEC("cgroup_skb/egress")
+int bound_sk_counter(struct __sk_buff *skb)
+{
+	return bound_slot(skb) ? bound_count(skb) : 0;
+}

@@ -36,7 +36,12 @@
  * verdict), each way; it prints "sockets PATH NS RATIO" with the medians of the per-round
  * figures and of their ratios against the floor of the same round and direction: floor,
  * weir-tracked, weir-cached against floor; floor-in, weir-tracked-in, weir-cached-in against
- * floor-in. bpf_stats adds its own clock reads to every program alike.
+ * floor-in. Then the bounds of any per-socket verdict, on the connected socket outbound,
+ * against the floor (tests/bench/floor.bpf.c): bound-noop (a program that only passes: what
+ * any program costs here, bpf_stats' clock reads included), bound-counter (one per-CPU counter
+ * update), bound-sk (the socket's slot in socket storage), bound-sk-counter (both: the least a
+ * cached verdict with exact counters touches). bpf_stats adds its own clock reads to every
+ * program alike.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -320,8 +325,9 @@ static int table(const char *floor_obj, int repeat, int argc, char **argv, uint6
 
 #define SK_EP	  7
 #define SK_PORT	  5201
-#define SK_PATHS  6 /* floor, weir-tracked, weir-cached; then the same inbound */
+#define SK_PATHS  10 /* floor, weir-tracked, weir-cached; the same inbound; the bounds */
 #define SK_IN	  3
+#define SK_BOUND  6 /* the bounds of a per-socket verdict, outbound on the connected socket */
 #define SK_ROUNDS 64
 
 /* tun device wpt0, 10.99.0.1/24, up: the route to 10.99.0.2 leaves through it */
@@ -514,10 +520,13 @@ static double median(double *v, int n)
 
 static int sockets(const char *floor_obj, long packets, int rounds, const char *own_cg)
 {
-	/* egress paths, then ingress (SK_IN on): each against the floor of its direction */
-	static const char *const names[SK_PATHS] = {"floor",	       "weir-tracked",
-						    "weir-cached",     "floor-in",
-						    "weir-tracked-in", "weir-cached-in"};
+	/*
+	 * egress paths, then ingress (SK_IN on), then the bounds (SK_BOUND on, egress): each
+	 * against the floor of its direction
+	 */
+	static const char *const names[SK_PATHS] = {
+		"floor",	  "weir-tracked", "weir-cached",   "floor-in", "weir-tracked-in",
+		"weir-cached-in", "bound-noop",	  "bound-counter", "bound-sk", "bound-sk-counter"};
 	char cidrs[] = "/tmp/weir-progtime.XXXXXX", cg[4200], procs[4300], pid[32], buf[128] = {0};
 	double ns[SK_PATHS][SK_ROUNDS], ratio[SK_PATHS][SK_ROUNDS];
 	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(SK_PORT)};
@@ -551,6 +560,21 @@ static int sockets(const char *floor_obj, long packets, int rounds, const char *
 	if (!fprog_in) {
 		fprintf(stderr, "progtime: %s has no floor_ingress\n", floor_obj);
 		goto out_obj;
+	}
+	for (int p = SK_BOUND; p < SK_PATHS; p++) {
+		char prog[32];
+		struct bpf_program *bp;
+
+		/* bound-sk-counter is the program bound_sk_counter */
+		snprintf(prog, sizeof(prog), "%s", names[p]);
+		for (char *c = prog; *c; c++)
+			*c = *c == '-' ? '_' : *c;
+		bp = bpf_object__find_program_by_name(fobj, prog);
+		if (!bp) {
+			fprintf(stderr, "progtime: %s has no %s\n", floor_obj, prog);
+			goto out_obj;
+		}
+		progs[p] = bpf_program__fd(bp);
 	}
 	if (unshare(CLONE_NEWNET) || (tun = tun_up()) < 0) {
 		perror("network namespace with a tun device");
@@ -615,9 +639,10 @@ static int sockets(const char *floor_obj, long packets, int rounds, const char *
 	progs[SK_IN + 1] = progs[SK_IN + 2] = bpf_program__fd(skel->progs.weir_ingress);
 	for (int r = 0; r < rounds; r++) {
 		for (int k = 0; k < SK_PATHS; k++) {
-			int p = (r + k) % SK_PATHS, s = p % SK_IN == 2 ? cs : us;
+			int p = (r + k) % SK_PATHS;
+			int s = p >= SK_BOUND || p % SK_IN == 2 ? cs : us;
 
-			if (p < SK_IN)
+			if (p < SK_IN || p >= SK_BOUND)
 				ns[p][r] = sk_measure(progs[p], cgfd, tun, s, p == 2, packets);
 			else
 				ns[p][r] = sk_measure_in(progs[p], cgfd, tun, s, packets, names[p]);
@@ -627,7 +652,7 @@ static int sockets(const char *floor_obj, long packets, int rounds, const char *
 			}
 		}
 		for (int p = 0; p < SK_PATHS; p++)
-			ratio[p][r] = ns[p][r] / ns[p < SK_IN ? 0 : SK_IN][r];
+			ratio[p][r] = ns[p][r] / ns[p < SK_IN || p >= SK_BOUND ? 0 : SK_IN][r];
 	}
 	close(stats);
 	for (int p = 0; p < SK_PATHS; p++)
