@@ -68,6 +68,9 @@ int floor_ingress(struct __sk_buff *skb)
  * bpf_stats' clock reads); bound_counter adds one packet to per-CPU counters (an endpoint's,
  * as weir's are); bound_sk finds the socket's slot in socket storage (made on the first
  * packet); bound_sk_counter does both, the least a cached verdict with exact counters does.
+ * bound_sk_counter_dep does the same, but its counters' key is read from the slot (as a cached
+ * verdict that knows its endpoint only through its slot must): the counters' loads then wait
+ * for the slot's, where bound_sk_counter's run beside them.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -88,6 +91,9 @@ struct {
 	__type(value, struct bound_pb);
 } bound_counters SEC(".maps");
 
+#define BOUND_EP 7
+
+/* the socket's slot, made on its first packet, holding BOUND_EP */
 static __always_inline __u64 *bound_slot(struct __sk_buff *skb)
 {
 	struct bpf_sock *sk = skb->sk;
@@ -101,12 +107,14 @@ static __always_inline __u64 *bound_slot(struct __sk_buff *skb)
 	sk = bpf_sk_fullsock(sk);
 	if (!sk)
 		return 0;
-	return bpf_sk_storage_get(&bound_slots, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	v = bpf_sk_storage_get(&bound_slots, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (v)
+		*v = BOUND_EP;
+	return v;
 }
 
-static __always_inline int bound_count(struct __sk_buff *skb)
+static __always_inline int bound_count(struct __sk_buff *skb, __u32 ep)
 {
-	__u32 ep = 7;
 	struct bound_pb *c = bpf_map_lookup_elem(&bound_counters, &ep);
 
 	if (!c)
@@ -125,7 +133,7 @@ int bound_noop(struct __sk_buff *skb)
 SEC("cgroup_skb/egress")
 int bound_counter(struct __sk_buff *skb)
 {
-	return bound_count(skb);
+	return bound_count(skb, BOUND_EP);
 }
 
 SEC("cgroup_skb/egress")
@@ -137,5 +145,13 @@ int bound_sk(struct __sk_buff *skb)
 SEC("cgroup_skb/egress")
 int bound_sk_counter(struct __sk_buff *skb)
 {
-	return bound_slot(skb) ? bound_count(skb) : 0;
+	return bound_slot(skb) ? bound_count(skb, BOUND_EP) : 0;
+}
+
+SEC("cgroup_skb/egress")
+int bound_sk_counter_dep(struct __sk_buff *skb)
+{
+	__u64 *v = bound_slot(skb);
+
+	return v ? bound_count(skb, (__u32)*v) : 0;
 }

@@ -40,8 +40,9 @@
  * against the floor (tests/bench/floor.bpf.c): bound-noop (a program that only passes: what
  * any program costs here, bpf_stats' clock reads included), bound-counter (one per-CPU counter
  * update), bound-sk (the socket's slot in socket storage), bound-sk-counter (both: the least a
- * cached verdict with exact counters touches). bpf_stats adds its own clock reads to every
- * program alike.
+ * cached verdict with exact counters touches), bound-sk-counter-dep (the same with the
+ * counters' key read from the slot: the counters' loads wait for the slot's). bpf_stats adds
+ * its own clock reads to every program alike.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -325,7 +326,7 @@ static int table(const char *floor_obj, int repeat, int argc, char **argv, uint6
 
 #define SK_EP	  7
 #define SK_PORT	  5201
-#define SK_PATHS  10 /* floor, weir-tracked, weir-cached; the same inbound; the bounds */
+#define SK_PATHS  11 /* floor, weir-tracked, weir-cached; the same inbound; the bounds */
 #define SK_IN	  3
 #define SK_BOUND  6 /* the bounds of a per-socket verdict, outbound on the connected socket */
 #define SK_ROUNDS 64
@@ -525,8 +526,9 @@ static int sockets(const char *floor_obj, long packets, int rounds, const char *
 	 * against the floor of its direction
 	 */
 	static const char *const names[SK_PATHS] = {
-		"floor",	  "weir-tracked", "weir-cached",   "floor-in", "weir-tracked-in",
-		"weir-cached-in", "bound-noop",	  "bound-counter", "bound-sk", "bound-sk-counter"};
+		"floor",	   "weir-tracked",     "weir-cached",	      "floor-in",
+		"weir-tracked-in", "weir-cached-in",   "bound-noop",	      "bound-counter",
+		"bound-sk",	   "bound-sk-counter", "bound-sk-counter-dep"};
 	char cidrs[] = "/tmp/weir-progtime.XXXXXX", cg[4200], procs[4300], pid[32], buf[128] = {0};
 	double ns[SK_PATHS][SK_ROUNDS], ratio[SK_PATHS][SK_ROUNDS];
 	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(SK_PORT)};
