@@ -645,7 +645,7 @@ static int sockets(const char *floor_obj, long packets, int rounds, const char *
 			int s = p >= SK_BOUND || p % SK_IN == 2 ? cs : us;
 
 			if (p < SK_IN || p >= SK_BOUND)
-				ns[p][r] = sk_measure(progs[p], cgfd, tun, s, p == 2, packets);
+				ns[p][r] = sk_measure(progs[p], cgfd, tun, s, s == cs, packets);
 			else
 				ns[p][r] = sk_measure_in(progs[p], cgfd, tun, s, packets, names[p]);
 			if (ns[p][r] < 0) {
