@@ -244,32 +244,28 @@ __noinline int weir_ingress_full(struct __sk_buff *skb, int slotted)
 
 /*
  * The fast path: a packet of a socket whose flow was allowed under the endpoint's current
- * registration (its slot). It finds the endpoint through the slot, not the cgroup, skips
- * conntrack and the policy, and touches few pages: on a machine whose TLB is flushed at every
- * system call, each page a packet touches costs about what a small lookup does.
+ * registration (its slot). It finds the endpoint through the slot, not the cgroup, and skips
+ * conntrack and the policy. What it still waits for is loads that depend on each other: the
+ * endpoint's config and counters are fetched by the cgroup's guess beside the slot, not after.
  */
 static __always_inline int weir_skb_fast(struct __sk_buff *skb, __u32 dir)
 {
-	struct weir_endpoint *cfg = NULL;
-	struct weir_dir_counters *cnt;
 	struct weir_sk_verdict *slot;
+	struct weir_sk_owner o;
 	struct weir_sk_pkt p;
 	__u64 packets, bytes;
-	__u32 ep_id;
 
 	if ((dir == WEIR_EGRESS ? skb->ifindex : skb->ingress_ifindex) == LOOPBACK_IFINDEX)
 		return SKB_PASS;
-	slot = weir_sk_verdict_get(skb, &cfg);
-	if (!slot || !cfg)
+	slot = weir_sk_verdict_get(skb, dir, &o);
+	if (!slot)
 		return WEIR_FAST_MISS;
-	if (!weir_sk_verdict_match(skb, slot, dir, &p) || !weir_sk_verdict_fresh(slot, cfg))
+	if (!weir_sk_verdict_match(skb, slot, dir, &p) || !weir_sk_verdict_fresh(slot, o.cfg))
 		return WEIR_FAST_SLOTTED;
-	ep_id = slot->key.ep_id;
-	cnt = weir_counters_of(ep_id, dir);
-	if (!cnt)
+	if (!o.cnt)
 		return SKB_DROP;
 	weir_skb_size(skb, p.hdrs, &packets, &bytes);
-	return weir_skb_pass(skb, ep_id, cfg, dir, p.proto, p.tcp_flags, cnt, packets, bytes);
+	return weir_skb_pass(skb, o.ep_id, o.cfg, dir, p.proto, p.tcp_flags, o.cnt, packets, bytes);
 }
 
 /*

@@ -33,6 +33,7 @@
 #include "packet.h"
 #include "conntrack.h"
 #include "endpoint.h"
+#include "policy.h"
 
 /* struct bpf_sock.state of a TCP socket (enum tcp_state); a connected UDP socket's too */
 #define WEIR_SK_ESTABLISHED 1
@@ -67,17 +68,52 @@ struct {
 } weir_sk_verdicts SEC(".maps");
 
 /*
- * The socket's slot, when it has one made under the endpoint's current registration, and the
- * endpoint's config through cfg. cgroup_skb runs only for full sockets (the kernel's test run
- * gives a dummy socket, which never gets a slot: its protocol is 0).
+ * The endpoint whose slot the fast path used last for the sockets of this program's cgroup, as
+ * its id + 1 (0: none yet). The slot holds the endpoint id, so without a guess the endpoint's
+ * config and counters can be loaded only once the slot's own loads have returned; with it, all
+ * three are fetched at once. Only a guess: the slot decides, a wrong one (0, another endpoint
+ * of nested cgroups) costs the reload the guess saves, and is corrected then. A cgroup storage
+ * is the kernel's per (cgroup, link) value, made at attach and freed at detach, reached
+ * without a lookup; keyed by the cgroup alone, egress and ingress share it. Not pinned: it
+ * lives with the programs that use it.
  */
-static __always_inline struct weir_sk_verdict *weir_sk_verdict_get(struct __sk_buff *skb,
-								   struct weir_endpoint **cfg)
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_STORAGE);
+	__type(key, __u64);
+	__type(value, __u32);
+} weir_ep_hint SEC(".maps");
+
+/* What the fast path needs of the endpoint that owns a socket's slot. */
+struct weir_sk_owner {
+	struct weir_endpoint *cfg;
+	struct weir_dir_counters *cnt; /* NULL only when the counters array cannot answer */
+	__u32 ep_id;
+};
+
+/*
+ * The socket's slot, when it has one made under the endpoint's current registration, and that
+ * endpoint's config and counters in *o. cgroup_skb runs only for full sockets (the kernel's
+ * test run gives a dummy socket, which never gets a slot: its protocol is 0).
+ */
+static __always_inline struct weir_sk_verdict *weir_sk_verdict_get(struct __sk_buff *skb, __u32 dir,
+								   struct weir_sk_owner *o)
 {
+	__u32 *hint = bpf_get_local_storage(&weir_ep_hint, 0);
 	struct bpf_sock *sk = skb->sk;
 	struct weir_sk_verdict *v;
-	struct weir_endpoint *c;
+	__u32 guess = *hint - 1; /* 0 - 1 is past every array's end: both lookups miss */
+	__u32 gen = 0, flags = 0;
 
+	/*
+	 * Before the slot's lookup, so that these loads overlap its own; the config's words are
+	 * read here, not where they are tested, for the same reason.
+	 */
+	o->cfg = weir_ep_cfg(guess);
+	o->cnt = weir_counters_of(guess, dir);
+	if (o->cfg) {
+		gen = o->cfg->gen;
+		flags = o->cfg->flags;
+	}
 	/*
 	 * A listener or an unconnected socket never has one: spare the lookup. weir_sk_cache is
 	 * not read here: without it no slot is ever made, and reading it costs a page of its own.
@@ -87,11 +123,20 @@ static __always_inline struct weir_sk_verdict *weir_sk_verdict_get(struct __sk_b
 	v = bpf_sk_storage_get(&weir_sk_verdicts, sk, 0, 0);
 	if (!v)
 		return NULL;
-	c = weir_ep_cfg(v->key.ep_id);
-	if (!c || c->gen != v->gen ||
-	    (c->flags & (WEIR_EP_ACTIVE | WEIR_EP_SCAN)) != WEIR_EP_ACTIVE)
+	o->ep_id = v->key.ep_id;
+	if (o->ep_id != guess) {
+		*hint = o->ep_id + 1;
+		o->cfg = weir_ep_cfg(o->ep_id);
+		o->cnt = weir_counters_of(o->ep_id, dir);
+		if (!o->cfg)
+			return NULL;
+		gen = o->cfg->gen;
+		flags = o->cfg->flags;
+	} else if (!o->cfg) {
 		return NULL;
-	*cfg = c;
+	}
+	if (gen != v->gen || (flags & (WEIR_EP_ACTIVE | WEIR_EP_SCAN)) != WEIR_EP_ACTIVE)
+		return NULL;
 	return v;
 }
 
