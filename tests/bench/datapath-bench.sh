@@ -68,6 +68,7 @@ FLOOR_N=10000 IPT_N=1000 MODES="off counters flows"
 for f in "$HOOK" "$BIN/weir" "$TOOLS/floor" "$TOOLS/floor.bpf.o" "$TOOLS/progtime"; do
 	[ -e "$f" ] || { echo "datapath-bench: $f missing: run make test-build" >&2; exit 1; }
 done
+bench_sockperf
 for c in sockperf iperf3 nft iptables-restore bpftool jq; do
 	command -v "$c" >/dev/null || { echo "datapath-bench: $c missing" >&2; exit 1; }
 done

@@ -120,10 +120,15 @@ bench_veth_pair_del() {
 	done
 }
 
+# bench_sockperf: sockperf, which only the benchmarks use, so install-deps.sh leaves it out
+bench_sockperf() {
+	command -v sockperf >/dev/null || apt-get install -y -q sockperf >/dev/null
+}
+
 # bench_servers NETNS ADDR: iperf3 (5201) and sockperf (TCP 11111) servers in NETNS, listening
 # when it returns; bench_veth_pair_del stops them.
 bench_servers() {
-	command -v sockperf >/dev/null || apt-get install -y -q sockperf >/dev/null
+	bench_sockperf
 	ip netns exec "$1" iperf3 -s -B "$2" -p 5201 >/dev/null 2>&1 &
 	ip netns exec "$1" sockperf server --tcp -i "$2" -p 11111 >/dev/null 2>&1 &
 	bench_wait 10 bench_listening "$1" 5201 11111

@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
 done
 . tests/bench/lib.sh
 bench_require_root monitor-bench
-command -v sockperf >/dev/null || apt-get install -y -q sockperf >/dev/null
+bench_sockperf
 
 TMP=$(mktemp -d /tmp/weir-mbench.XXXXXX)
 P=wmb$$
