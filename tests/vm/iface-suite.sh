@@ -145,7 +145,8 @@ stats_say() { # stats_say N TEXT: weir stats of iN has the line TEXT
 }
 
 # weir status says what the kernel's weir_egress was loaded with: the per-socket verdict slots
-# (its .rodata weir_sk_cache 1, "in use") or not (0, "off": Debian 6.1's verifier refuses them)
+# (its .rodata weir_sk_cache 1, "in use") or not (0, "off": a verifier that refuses them; 6.1 and
+# 6.12 take them since the fast and the full path are apart)
 sk_verdicts_agree() {
 	ids=$($BPFTOOL prog show pinned /sys/fs/bpf/weir/progs/weir_egress |
 		sed -n 's/.*map_ids \([0-9,]*\).*/\1/p' | tr , ' ')
